@@ -1,0 +1,179 @@
+"""The unfitted preprocessing: domain features, then impute/scale/one-hot per column kind.
+
+Everything here is a scikit-learn estimator, fitted inside each fold on that fold's training
+rows only. Nothing names a competition's columns: those come from params (`features:` and
+`data.column_types`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import skew
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from pipeline.config import Bound, FeaturesConfig
+from pipeline.data import Schema
+
+NONE_LABEL = "None"
+DATETIME_PARTS = ("year", "month", "dayofweek", "hour")
+
+
+class DomainFeatures(TransformerMixin, BaseEstimator):
+    """Turn typed raw columns into model-ready numeric and categorical columns.
+
+    - columns in `fill_none`: a missing value means "none" (no pool, no garage): the label
+      "None" for text columns, 0 for numbers; other missing values stay missing;
+    - ordinal columns become their position in the given order;
+    - datetime columns become year, month, day of week and hour;
+    - `derived` columns are linear combinations of numeric columns (total area, age, ...);
+    - `group_impute` fills a numeric column with its median within a group (fitted).
+    """
+
+    def __init__(self, schema: Schema, fill_none: tuple[str, ...] = (),
+                 derived: dict[str, dict[str, float]] | None = None,
+                 group_impute: dict[str, str] | None = None) -> None:
+        self.schema = schema
+        self.fill_none = fill_none
+        self.derived = derived
+        self.group_impute = group_impute
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> DomainFeatures:
+        base = self._stateless(frame)
+        self.group_medians_ = {}
+        for column, group in (self.group_impute or {}).items():
+            self.group_medians_[column] = (
+                base.groupby(group, dropna=False)[column].median().to_dict(),
+                float(base[column].median()),
+            )
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "group_medians_")
+        out = self._stateless(frame)
+        for column, (medians, overall) in self.group_medians_.items():
+            fill = out[self.group_impute[column]].map(medians).astype("float64")
+            out[column] = out[column].fillna(fill).fillna(overall)
+        for name, terms in (self.derived or {}).items():
+            out[name] = sum(coef * out[col] for col, coef in terms.items())
+        return out
+
+    def _stateless(self, frame: pd.DataFrame) -> pd.DataFrame:
+        schema = self.schema
+        out = frame[list(schema.columns)].copy()
+        for column in self.fill_none:
+            if schema.columns[column] == "numeric":
+                out[column] = out[column].fillna(0.0)
+            else:
+                out[column] = out[column].fillna(NONE_LABEL)
+        for column in schema.of_kind("ordinal"):
+            levels = {level: float(i) for i, level in enumerate(schema.ordinal_levels[column])}
+            out[column] = out[column].map(levels).astype("float64")
+        for column in schema.of_kind("datetime"):
+            stamps = pd.to_datetime(out.pop(column))
+            for part in DATETIME_PARTS:
+                out[f"{column}_{part}"] = getattr(stamps.dt, part).astype("float64")
+        return out
+
+
+class SkewedLog1p(TransformerMixin, BaseEstimator):
+    """log1p of the non-negative columns whose training skewness exceeds a threshold."""
+
+    def __init__(self, threshold: float | None = None) -> None:
+        self.threshold = threshold
+
+    def fit(self, x: np.ndarray, y: object = None) -> SkewedLog1p:
+        x = np.asarray(x, dtype=np.float64)
+        if self.threshold is None or len(x) < 3:
+            self.columns_ = np.zeros(x.shape[1], dtype=bool)
+        else:
+            with np.errstate(all="ignore"):
+                col_skew = np.nan_to_num(skew(x, axis=0, nan_policy="omit"))
+            self.columns_ = (np.nanmin(x, axis=0) >= 0) & (np.abs(col_skew) > self.threshold)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        x = np.array(x, dtype=np.float64)
+        x[:, self.columns_] = np.log1p(np.clip(x[:, self.columns_], 0, None))
+        return x
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)
+
+
+def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
+    """The unfitted preprocessing for one fold: domain features -> per-kind column transforms.
+
+    Numbers: imputed, optionally log1p'd when skewed, standardized. Categories: missing becomes
+    its own label, then one-hot 0/1 (never standardized); categories unseen in the fold's
+    training rows, or rarer than `min_category_count`, map to all-zeros / the infrequent column.
+    """
+    numeric = make_pipeline(
+        SimpleImputer(strategy=cfg.numeric_impute, add_indicator=cfg.add_missing_indicators,
+                      keep_empty_features=True),
+        SkewedLog1p(cfg.log1p_skew_threshold),
+        StandardScaler(),
+    )
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=cfg.min_category_count if cfg.min_category_count > 1 else None,
+            sparse_output=False,
+            dtype=np.float32,
+        ),
+    )
+    columns = ColumnTransformer(
+        [
+            ("numeric", numeric, make_column_selector(dtype_include="number")),
+            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+        ],
+        sparse_threshold=0.0,
+    )
+    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute))
+    return Pipeline([("domain", domain), ("columns", columns)])
+
+
+def excluded_from_fit(frame: pd.DataFrame, rules: tuple[dict[str, Bound], ...]) -> np.ndarray:
+    """Boolean mask of training rows that match every bound of at least one rule."""
+    excluded = np.zeros(len(frame), dtype=bool)
+    for rule in rules:
+        match = np.ones(len(frame), dtype=bool)
+        for column, bound in rule.items():
+            values = frame[column].to_numpy(dtype=np.float64)
+            if bound.greater_than is not None:
+                match &= values > bound.greater_than
+            if bound.less_than is not None:
+                match &= values < bound.less_than
+        excluded |= match
+    return excluded
+
+
+def validate_feature_config(schema: Schema, cfg: FeaturesConfig) -> None:
+    """Raise ValueError if params name a column the data does not have, or the wrong kind."""
+    known = set(schema.columns) | {schema.target}
+    named = [("features.fill_none", c) for c in cfg.fill_none]
+    named += [("features.group_impute", c) for c in cfg.group_impute]
+    named += [("features.group_impute", g) for g in cfg.group_impute.values()]
+    named += [(f"features.derived.{n}", c) for n, t in cfg.derived.items() for c in t]
+    named += [("features.fit_exclude", c) for rule in cfg.fit_exclude for c in rule]
+    for where, column in named:
+        if column not in known:
+            raise ValueError(f"{where}: column {column!r} is not a feature column of the data")
+    for name, terms in cfg.derived.items():
+        for column in terms:
+            if schema.columns[column] not in ("numeric", "ordinal"):
+                raise ValueError(f"features.derived.{name}: column {column!r} is "
+                                 f"{schema.columns[column]}, not numeric")
+        if name in schema.columns:
+            raise ValueError(f"features.derived.{name}: a column of that name already exists")
+    for column in cfg.group_impute:
+        if schema.columns[column] != "numeric":
+            raise ValueError(f"features.group_impute: column {column!r} is not numeric")

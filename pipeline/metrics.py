@@ -1,0 +1,26 @@
+"""The competition metric and the target scale the models are trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_model_scale(target: np.ndarray, log_target: bool) -> np.ndarray:
+    """The target as the models learn it: log prices for a log-RMSE metric."""
+    target = np.asarray(target, dtype=np.float64)
+    return np.log(target) if log_target else target
+
+
+def from_model_scale(values: np.ndarray, log_target: bool) -> np.ndarray:
+    """Model-scale predictions back to the competition's scale."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.exp(values) if log_target else values
+
+
+def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Root mean squared error; on model-scale values this is the competition metric."""
+    actual, predicted = np.asarray(actual, np.float64), np.asarray(predicted, np.float64)
+    if actual.shape != predicted.shape or actual.size == 0:
+        raise ValueError(f"rmse needs two equal, non-empty shapes: {actual.shape} vs "
+                         f"{predicted.shape}")
+    return float(np.sqrt(np.mean((actual - predicted) ** 2)))

@@ -1,0 +1,51 @@
+"""The MLP regressor: K independent MLPs stored as one batched module.
+
+Each layer holds weights of shape [K, fan_in, fan_out], so all K fold models (or K seeds) run
+in one `torch.baddbmm` per layer. K = 1 is an ordinary MLP. The models share nothing but the
+kernel launches: each has its own parameters, initialised as `nn.Linear` would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu,
+               "gelu": nn.functional.gelu}
+
+
+class BatchedMLP(nn.Module):
+    """`n_models` MLPs with `depth` hidden layers of `width` units and dropout, one output each."""
+
+    def __init__(self, n_models: int, n_inputs: int, width: int, depth: int,
+                 dropout: float = 0.0, activation: str = "relu") -> None:
+        super().__init__()
+        sizes = [n_inputs] + [width] * depth + [1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(n_models, fan_in, fan_out)
+                                             .uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n_models, 1, fan_out)
+                                            .uniform_(-bound, bound)))
+        self.dropout = dropout
+        self.activation = activation
+        self._act = ACTIVATIONS[activation]
+
+    @property
+    def n_models(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [n_models, rows, n_inputs] -> [n_models, rows]."""
+        last = len(self.weights) - 1
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if i < last:
+                x = self._act(x)
+                if self.dropout > 0:
+                    x = nn.functional.dropout(x, self.dropout, self.training)
+        return x.squeeze(-1)

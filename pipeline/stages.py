@@ -1,0 +1,293 @@
+"""One function per dvc.yaml stage: read inputs, call the pure code, write outputs atomically.
+
+Paths come from the CLI (and so from dvc.yaml); settings from the Config. Progress goes to
+`logging`; the CLI decides how it is shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import workflow
+from pipeline.config import Config, to_dict, with_overrides
+from pipeline.data import DataError, Schema, describe_schema, load_competition, read_csv
+from pipeline.ensemble import FinalModel
+from pipeline.features import validate_feature_config
+from pipeline.io import (_umask, load_pickle, read_json, save_pickle, write_csv, write_json,
+                         write_parquet)
+from pipeline.submission import build_submission, validate_submission, write_submission
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass
+class Prepared:
+    """The prepare stage's output, loaded."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    schema: Schema
+    data_hash: str
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Build a directory under a temp name; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp.chmod(0o777 & ~_umask())
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- prepare -------------------------------------------------------------------------------
+
+def prepare(cfg: Config, out_dir: Path) -> Prepared:
+    """Validate the raw CSVs, infer column kinds, write typed frames and the schema."""
+    from pipeline.tracking import file_hash
+
+    train, test, schema = load_competition(cfg.data)
+    try:
+        validate_feature_config(schema, cfg.features)
+    except ValueError as exc:
+        raise DataError("params.yaml", str(exc)) from exc
+    if cfg.data.sample_submission:
+        sample = read_csv(cfg.data.sample_submission)
+        expected = [cfg.data.id_column, cfg.data.target]
+        if list(sample.columns) != expected:
+            raise DataError(cfg.data.sample_submission, f"columns are {list(sample.columns)}, "
+                            f"expected {expected}")
+        if sorted(sample[cfg.data.id_column]) != sorted(test[cfg.data.id_column]):
+            raise DataError(cfg.data.sample_submission, "ids differ from the test file's ids",
+                            cfg.data.id_column)
+    data_hash = file_hash([cfg.data.train, cfg.data.test])
+    log.info("%s: %d rows; %s: %d rows", cfg.data.train, len(train), cfg.data.test, len(test))
+    log.info("%s", describe_schema(schema))
+    with atomic_dir(out_dir) as tmp:
+        write_parquet(tmp / "train.parquet", train)
+        write_parquet(tmp / "test.parquet", test)
+        (tmp / "schema.json").write_text(schema.to_json() + "\n", encoding="utf-8")
+        write_json(tmp / "meta.json", {"data_hash": data_hash, "train_rows": len(train),
+                                       "test_rows": len(test)})
+    return Prepared(train, test, schema, data_hash)
+
+
+def load_prepared(prepared_dir: Path) -> Prepared:
+    prepared_dir = Path(prepared_dir)
+    schema = Schema.from_json((prepared_dir / "schema.json").read_text(encoding="utf-8"))
+    return Prepared(
+        train=pd.read_parquet(prepared_dir / "train.parquet"),
+        test=pd.read_parquet(prepared_dir / "test.parquet"),
+        schema=schema,
+        data_hash=read_json(prepared_dir / "meta.json")["data_hash"],
+    )
+
+
+# --- tune ----------------------------------------------------------------------------------
+
+def default_storage(storage_dir: Path) -> str:
+    return f"sqlite:///{Path(storage_dir) / 'optuna.db'}"
+
+
+def resolve_storage(cfg: Config, storage_dir: Path) -> str:
+    """OPTUNA_STORAGE if set, else params' tune.storage, else SQLite under storage_dir."""
+    url = os.environ.get("OPTUNA_STORAGE") or cfg.tune.storage
+    if url:
+        return url
+    Path(storage_dir).mkdir(parents=True, exist_ok=True)
+    return default_storage(storage_dir)
+
+
+def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> dict:
+    """Run (or resume) the Optuna study; write best_params.json and trials.csv."""
+    from pipeline import tune as tuning
+    from pipeline.tracking import Tracker, resolve_tracking_uri
+
+    prepared = load_prepared(prepared_dir)
+    setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
+    storage = resolve_storage(cfg, storage_dir)
+    name = tuning.study_name(cfg, prepared.data_hash)
+    study = tuning.open_study(storage, name, cfg.base.seed, cfg.tune.n_startup_trials,
+                              cfg.tune.pruner)
+    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "tune",
+                      cfg.base.seed, prepared.data_hash)
+    parent = tracker.start_study_run(name, tuning.get_study_attr(study, tuning.PARENT_RUN_ATTR))
+    tuning.set_study_attr(study, tuning.PARENT_RUN_ATTR, parent)
+    done = tuning.finished_trials(study)
+    log.info("study %s: %d of %d trials already finished", name, done, cfg.tune.n_trials)
+
+    def on_trial(record: tuning.TrialRecord) -> None:
+        tracker.log_trial(parent, name, record.number, record.state, record.value,
+                          record.params, record.fold_scores, record.checkpoints,
+                          record.started, record.finished)
+        finished = tuning.finished_trials(study)
+        best = study.best_value if any(t.state.name == "COMPLETE" for t in
+                                       study.get_trials(deepcopy=False)) else float("nan")
+        value = f"{record.value:.5f}" if record.value is not None else "-"
+        log.info("trial %d %s: %s (best %.5f) [%d/%d]", record.number, record.state.lower(),
+                 value, best, finished, cfg.tune.n_trials)
+
+    status = "FAILED"
+    try:
+        tuning.run_study(study, tuning.make_objective(setup.features, setup.y, setup.folds, cfg),
+                         cfg.tune.n_trials, cfg.tune.timeout_minutes, cfg.tune.n_jobs, on_trial)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        summary = {"finished_trials": tuning.finished_trials(study)}
+        best_params = {}
+        try:
+            best = tuning.best_trial(study)
+            summary["best_cv_rmse"] = best.value
+            best_params = best.params
+        except RuntimeError:
+            pass
+        tracker.end_study_run(parent, summary, best_params, status)
+
+    best = tuning.best_trial(study)
+    result = {"study": name, "storage": _safe_url(storage), "trial": best.number,
+              "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
+              "model": to_dict(with_overrides(cfg.model, best.params)),
+              "mlflow_parent_run_id": parent}
+    write_csv(Path(out_dir) / "trials.csv", pd.DataFrame(tuning.trials_table(study)))
+    write_json(Path(out_dir) / "best_params.json", result)
+    return result
+
+
+def _safe_url(url: str) -> str:
+    """A storage URL without its password, for files and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+# --- train ---------------------------------------------------------------------------------
+
+def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path) -> dict:
+    """Train the final model with the best params; save it, its OOF predictions and curves."""
+    from pipeline.tracking import Tracker, resolve_tracking_uri
+
+    prepared = load_prepared(prepared_dir)
+    best = read_json(best_params_path)
+    setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
+    log.info("training %d folds x %d seeds with %s", setup.folds.n_folds, cfg.ensemble.n_seeds,
+             best["params"])
+    fitted = workflow.fit_final_model(prepared.train, prepared.schema, cfg, best["params"], setup)
+    metrics = fitted.metrics
+    log.info("final model: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
+             metrics["oof_rmse"], metrics["oof_rmse_fit_rows"], int(setup.folds.excluded.sum()))
+    report = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
+              "params": best["params"]}
+    out_dir = Path(out_dir)
+    write_csv(out_dir / "oof_predictions.csv", fitted.oof)
+    write_csv(out_dir / "learning_curves.csv",
+              workflow.learning_curves(fitted.mlp, setup.folds.n_folds))
+    write_json(out_dir / "train_metrics.json", report)
+    save_pickle(out_dir / "model.pkl", fitted.model)
+
+    schema = prepared.schema
+    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
+                      cfg.base.seed, prepared.data_hash)
+    raw_test = read_csv(cfg.data.test)
+    example_out = pd.DataFrame({schema.id_column: raw_test[schema.id_column].head(5),
+                                schema.target: fitted.model.predict_frame(raw_test.head(5))})
+    run_id = tracker.log_final_model(
+        "final model",
+        params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
+                "blend_linear": cfg.ensemble.blend_linear},
+        metrics=metrics, step_metrics={"fold_rmse": fitted.fold_scores},
+        model_path=out_dir / "model.pkl", input_example=_signature_frame(raw_test),
+        output_example=example_out,
+        artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
+        extra_tags={"optuna_study": best["study"],
+                    "study_run_id": best.get("mlflow_parent_run_id", "")})
+    log.info("logged the final model to MLflow run %s", run_id)
+    return report
+
+
+def _signature_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """The raw test frame with integer feature columns as float64 (they can be missing)."""
+    out = raw.copy()
+    for column in out.columns[1:]:
+        if pd.api.types.is_integer_dtype(out[column]):
+            out[column] = out[column].astype("float64")
+    return out
+
+
+# --- reference -----------------------------------------------------------------------------
+
+def reference(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
+    """Cross-validate the reference models on the MLP's folds and features."""
+    prepared = load_prepared(prepared_dir)
+    scores, frame = workflow.score_references(prepared.train, prepared.schema, cfg)
+    for name, s in scores.items():
+        log.info("reference %s: OOF RMSE %.5f", name, s["oof_rmse"])
+    write_csv(Path(out_dir) / "oof_predictions.csv", frame)
+    write_json(Path(out_dir) / "reference_metrics.json", scores)
+    return scores
+
+
+# --- predict -------------------------------------------------------------------------------
+
+def predict(cfg: Config, model_path: Path, out_path: Path) -> pd.DataFrame:
+    """Predict the raw test file, check the submission against the sample, write it."""
+    model: FinalModel = load_pickle(model_path)
+    raw_test = read_csv(cfg.data.test)
+    prices = model.predict_frame(raw_test, source=cfg.data.test)
+    schema = model.schema
+    submission = build_submission(raw_test[schema.id_column], prices, schema.id_column,
+                                  schema.target)
+    sample = read_csv(cfg.data.sample_submission) if cfg.data.sample_submission else None
+    validate_submission(submission, raw_test[schema.id_column], sample,
+                        positive=cfg.data.log_target,
+                        sample_path=cfg.data.sample_submission or "")
+    write_submission(out_path, submission)
+    log.info("wrote %s: %d rows", out_path, len(submission))
+    return submission
+
+
+# --- evaluate ------------------------------------------------------------------------------
+
+def evaluate(cfg: Config, train_dir: Path, reference_dir: Path, best_params_path: Path,
+             metrics_path: Path, plots_dir: Path) -> dict:
+    """Put the model's scores beside the references' and draw the diagnostic plots."""
+    from pipeline import report
+
+    train_dir = Path(train_dir)
+    summary = report.metrics_summary(read_json(train_dir / "train_metrics.json"),
+                                     read_json(Path(reference_dir) / "reference_metrics.json"),
+                                     read_json(best_params_path))
+    oof = pd.read_csv(train_dir / "oof_predictions.csv")
+    history = pd.read_csv(train_dir / "learning_curves.csv")
+    figs = report.figures(oof, history, cfg.data.log_target)
+    try:
+        with atomic_dir(plots_dir) as tmp:
+            for stem, fig in figs.items():
+                fig.savefig(tmp / f"{stem}.png", dpi=100)
+    finally:
+        report.close(figs)
+    write_json(metrics_path, summary)
+    return summary

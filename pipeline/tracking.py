@@ -1,0 +1,219 @@
+"""MLflow runs, params, metrics, artifacts and the served model; the only mlflow import.
+
+Run structure: one parent run per Optuna study, one child run per trial (params, each fold's
+score as a metric step, the running mean, the trial's state), one run for the final model
+with the model attached. Trial runs are written with explicit run ids through MlflowClient,
+never through a global "active run", so parallel trials cannot collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+MAX_PARAM_LENGTH = 6000
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """MLFLOW_TRACKING_URI if set, else params' tracking.uri, else the embedded SQLite file."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+
+
+def git_commit() -> str:
+    """The current commit, suffixed with '-dirty' when tracked files have uncommitted edits."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def file_hash(paths: Iterable[str | Path]) -> str:
+    """A short SHA-256 over the bytes of some files (the raw data), in the order given."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Tracker:
+    """A connection to one MLflow experiment, with the tags every run of a stage carries."""
+
+    def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str) -> None:
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment_id = self._experiment_id(experiment)
+        self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
+                     "dvc_stage": stage, "seed": str(seed)}
+
+    def _experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException:  # another worker created it first
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def start_study_run(self, study_name: str, existing_run_id: str | None) -> str:
+        """The study's parent run: reopened when the study resumes, else created."""
+        if existing_run_id and self._run_exists(existing_run_id):
+            self.client.update_run(existing_run_id, status="RUNNING")
+            return existing_run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"study {study_name}",
+                                     tags={**self.tags, "optuna_study": study_name,
+                                           "run_kind": "study"})
+        return run.info.run_id
+
+    def log_trial(self, parent_run_id: str, study_name: str, number: int, state: str,
+                  value: float | None, params: dict, fold_scores: list[float],
+                  checkpoints: dict[int, float], started: datetime | None,
+                  finished: datetime | None) -> str:
+        """One child run per finished trial: params, fold scores as steps, running mean."""
+        start_ms = _ms(started) or _now_ms()
+        run = self.client.create_run(
+            self.experiment_id, start_time=start_ms, run_name=f"trial {number}",
+            tags={**self.tags, MLFLOW_PARENT_RUN_ID: parent_run_id, "optuna_study": study_name,
+                  "optuna_trial": str(number), "trial_state": state, "run_kind": "trial"})
+        run_id = run.info.run_id
+        metrics = [Metric("val_rmse_mean", float(v), start_ms, int(step))
+                   for step, v in sorted(checkpoints.items()) if np.isfinite(v)]
+        for i, score in enumerate(fold_scores):
+            metrics.append(Metric("fold_rmse", float(score), start_ms, i))
+            metrics.append(Metric("cv_rmse_running_mean", float(np.mean(fold_scores[: i + 1])),
+                                  start_ms, i))
+        if value is not None and np.isfinite(value):
+            metrics.append(Metric("cv_rmse", float(value), start_ms, 0))
+        self._log_batch(run_id, metrics=metrics, params=params)
+        self.client.set_terminated(run_id, STATE_TO_STATUS.get(state, "FAILED"),
+                                   end_time=_ms(finished) or _now_ms())
+        return run_id
+
+    def end_study_run(self, run_id: str, summary: dict[str, float], best_params: dict,
+                      status: str = "FINISHED") -> None:
+        self._log_batch(run_id, metrics=[Metric(k, float(v), _now_ms(), 0)
+                                         for k, v in summary.items()],
+                        params={f"best_{k}": v for k, v in best_params.items()},
+                        overwrite_params=True)
+        self.client.set_terminated(run_id, status)
+
+    def find_study_run(self, study_name: str) -> str | None:
+        """The parent run of a study, if this store has one."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.optuna_study = '{study_name}' and tags.run_kind = 'study'",
+            max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def log_final_model(self, run_name: str, params: dict, metrics: dict[str, float],
+                        step_metrics: dict[str, list[float]], model_path: Path,
+                        input_example: pd.DataFrame, output_example: pd.DataFrame,
+                        artifacts: Iterable[Path], extra_tags: dict[str, str]) -> str:
+        """The final model's run: params, scores, artifacts, and the pyfunc model."""
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={**self.tags, **extra_tags, "run_kind": "final"})
+        run_id = run.info.run_id
+        now = _now_ms()
+        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        for name, values in step_metrics.items():
+            batch += [Metric(name, float(v), now, i) for i, v in enumerate(values)]
+        self._log_batch(run_id, metrics=batch, params=params)
+        for path in artifacts:
+            self.client.log_artifact(run_id, str(path))
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            with mlflow.start_run(run_id=run_id):
+                _log_pyfunc(model_path, input_example, output_example)
+        finally:
+            mlflow.set_tracking_uri(previous)
+        self.client.set_terminated(run_id, "FINISHED")
+        return run_id
+
+    def _run_exists(self, run_id: str) -> bool:
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return run.info.experiment_id == self.experiment_id and \
+            run.info.lifecycle_stage == "active"
+
+    def _log_batch(self, run_id: str, metrics: list[Metric] = (), params: dict | None = None,
+                   overwrite_params: bool = False) -> None:
+        params = params or {}
+        if overwrite_params:  # a resumed study run already holds best_* params: keep the first
+            existing = self.client.get_run(run_id).data.params
+            params = {k: v for k, v in params.items() if k not in existing}
+        param_list = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for i in range(0, len(param_list), 100):  # MLflow's per-request limits
+            self.client.log_batch(run_id, params=param_list[i:i + 100])
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=list(metrics[i:i + 1000]))
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SubmissionModel(mlflow.pyfunc.PythonModel):
+    """The served model: raw test frame in (as read from test.csv), id and prediction out."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from pipeline.io import load_pickle
+
+        self.model = load_pickle(context.artifacts["final_model"])
+
+    def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
+                params: dict | None = None) -> pd.DataFrame:
+        schema = self.model.schema
+        prices = self.model.predict_frame(model_input)
+        return pd.DataFrame({schema.id_column: model_input[schema.id_column].to_numpy(),
+                             schema.target: prices})
+
+
+def _log_pyfunc(model_path: Path, input_example: pd.DataFrame,
+                output_example: pd.DataFrame) -> None:
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, output_example)
+    mlflow.pyfunc.log_model(
+        name="model",
+        python_model=SubmissionModel(),
+        artifacts={"final_model": str(model_path)},
+        code_paths=[str(Path(__file__).parent)],
+        signature=signature,
+        input_example=input_example.head(5),
+        pip_requirements=_requirements(),
+    )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    names = ["torch", "pandas", "numpy", "scikit-learn", "scipy", "mlflow", "pyyaml"]
+    return [f"{name}=={version(name)}" for name in names]

@@ -1,0 +1,214 @@
+"""The one training loop: K MLPs trained at once on their own rows, MSE on the model scale.
+
+The target is already on the model scale (log prices for a log-RMSE metric), so the MSE loss
+here is the squared log-RMSE. Each model standardizes the target with its own training rows'
+mean and spread. Data stays in tensors: no DataLoader, no per-step host synchronisation;
+validation (early stopping, pruning callbacks) runs every `eval_every` epochs.
+
+Returns values; never logs or writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pipeline.config import ModelConfig
+from pipeline.model import BatchedMLP
+
+# Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
+# raise to stop training (an Optuna pruning callback raises TrialPruned).
+CheckpointCallback = Callable[[int, np.ndarray], None]
+
+
+@dataclass
+class TrainedMLPs:
+    """K trained models (best validation checkpoint each) and how they got there."""
+
+    model: BatchedMLP
+    target_mean: np.ndarray  # [K] the target standardization of each model
+    target_std: np.ndarray  # [K]
+    val_predictions: list[np.ndarray]  # per model, on the model scale, in val_rows order
+    best_epoch: np.ndarray  # [K] epoch of the kept weights (the last epoch unless early stopping)
+    epochs_run: int
+    history: dict[str, np.ndarray]  # "epoch" [E], "train_rmse" [E, K], "val_rmse" [E, K]
+
+
+def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
+             val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
+             on_checkpoint: CheckpointCallback | None = None) -> TrainedMLPs:
+    """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
+
+    x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
+       matrix k % M, so K = M * n_seeds trains several seeds per fold in one batch. [N, d] is
+       one matrix shared by all models.
+    y: [N] target on the model scale.
+    """
+    n_models = len(train_rows)
+    x = x if x.dim() == 3 else x.unsqueeze(0)
+    if n_models % x.shape[0]:
+        raise ValueError(f"{n_models} models cannot share {x.shape[0]} matrices evenly")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _fit(x, y.to(torch.float32), train_rows, val_rows, cfg, seed, on_checkpoint)
+
+
+def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536) -> np.ndarray:
+    """Predictions of each model on the model scale: x [K, M, d] (or [M, d]) -> [K, M]."""
+    return predict_batched(trained.model, trained.target_mean, trained.target_std, x,
+                           chunk_rows)
+
+
+def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: torch.Tensor,
+                    chunk_rows: int = 65536) -> np.ndarray:
+    """Run a BatchedMLP in eval mode in row chunks and undo the target standardization."""
+    x = x if x.dim() == 3 else x.unsqueeze(0)
+    if x.shape[0] != model.n_models:
+        x = x[torch.arange(model.n_models) % x.shape[0]]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        parts = [model(x[:, i:i + chunk_rows]) for i in range(0, x.shape[1], chunk_rows)]
+    model.train(was_training)
+    out = torch.cat(parts, dim=1).double().numpy()
+    return out * std[:, None] + mean[:, None]
+
+
+def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
+         val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
+         on_checkpoint: CheckpointCallback | None) -> TrainedMLPs:
+    n_models, n_inputs = len(train_rows), x.shape[2]
+    models = (torch.arange(n_models) % x.shape[0]).unsqueeze(1)  # the matrix each model reads
+    train_idx, train_mask = _pad(train_rows)
+    counts = train_mask.sum(dim=1)
+    y_train = y[train_idx] * train_mask
+    mean = y_train.sum(1) / counts
+    std = torch.sqrt(((y[train_idx] - mean[:, None]) ** 2 * train_mask).sum(1) / counts)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    y_scaled = (y.unsqueeze(0) - mean[:, None]) / std[:, None]  # [K, N]
+
+    model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=True)
+    steps_per_epoch = -(-train_idx.shape[1] // cfg.batch_size)
+    scheduler = _schedule(optimizer, cfg, steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+
+    has_val = val_rows is not None and all(len(v) for v in val_rows)
+    if has_val:
+        val_idx, val_mask = _pad(val_rows)
+        x_val = x[models, val_idx]
+        y_val = y[val_idx]
+    # Early stopping keeps each model's best validation checkpoint. That choice is made on the
+    # validation fold, so it flatters the OOF score a little; patience 0 keeps the last epoch.
+    early_stopping = has_val and cfg.patience > 0
+    if early_stopping:
+        best = [p.detach().clone() for p in params]
+    best_rmse = torch.full((n_models,), float("inf"), dtype=torch.float64)
+    best_epoch = torch.zeros(n_models, dtype=torch.long)
+    history: dict[str, list] = {"epoch": [], "train_rmse": [], "val_rmse": []}
+    loss_sum = torch.zeros(n_models)
+    loss_count = torch.zeros(n_models)
+
+    epoch = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        keys = torch.rand(train_idx.shape, generator=generator).masked_fill_(~train_mask, 2.0)
+        order = keys.argsort(dim=1)
+        epoch_idx = train_idx.gather(1, order)
+        epoch_mask = train_mask.gather(1, order)
+        for start in range(0, epoch_idx.shape[1], cfg.batch_size):
+            rows = epoch_idx[:, start:start + cfg.batch_size]
+            mask = epoch_mask[:, start:start + cfg.batch_size].float()
+            pred = model(x[models, rows])
+            sq_err = (pred - y_scaled.gather(1, rows)) ** 2 * mask
+            per_model = sq_err.sum(1) / mask.sum(1).clamp_min(1.0)
+            optimizer.zero_grad(set_to_none=True)
+            per_model.sum().backward()  # each model's gradient is its own mean loss
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                loss_sum += sq_err.sum(1)
+                loss_count += mask.sum(1)
+
+        if epoch % cfg.eval_every and epoch != cfg.epochs:
+            continue
+        train_rmse = (torch.sqrt(loss_sum / loss_count.clamp_min(1.0)) * std).double().numpy()
+        loss_sum.zero_()
+        loss_count.zero_()
+        history["epoch"].append(epoch)
+        history["train_rmse"].append(train_rmse)
+        if not has_val:
+            history["val_rmse"].append(np.full(n_models, np.nan))
+            continue
+        val_rmse = _val_rmse(model, x_val, y_val, val_mask, mean, std)
+        history["val_rmse"].append(val_rmse.numpy())
+        improved = val_rmse < best_rmse
+        best_rmse = torch.where(improved, val_rmse, best_rmse)
+        best_epoch = torch.where(improved, epoch, best_epoch)
+        if early_stopping:
+            with torch.no_grad():
+                for p, b in zip(params, best):
+                    b.copy_(torch.where(improved.view(-1, 1, 1), p, b))
+        if on_checkpoint is not None:
+            on_checkpoint(epoch, val_rmse.numpy())
+        if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):
+            break
+
+    if early_stopping:
+        with torch.no_grad():
+            for p, b in zip(params, best):
+                p.copy_(b)
+    else:
+        best_epoch.fill_(epoch)
+    mean_np, std_np = mean.double().numpy(), std.double().numpy()
+    val_predictions = []
+    if has_val:
+        val_pred = predict_batched(model, mean_np, std_np, x_val)
+        val_predictions = [val_pred[k, : len(v)] for k, v in enumerate(val_rows)]
+    model.eval()
+    return TrainedMLPs(
+        model=model,
+        target_mean=mean_np,
+        target_std=std_np,
+        val_predictions=val_predictions,
+        best_epoch=best_epoch.numpy(),
+        epochs_run=epoch,
+        history={k: np.asarray(v) for k, v in history.items()},
+    )
+
+
+def _val_rmse(model: BatchedMLP, x_val: torch.Tensor, y_val: torch.Tensor,
+              val_mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        pred = model(x_val) * std[:, None] + mean[:, None]
+        sq_err = ((pred - y_val) ** 2 * val_mask).double().sum(1)
+    model.train()
+    return torch.sqrt(sq_err / val_mask.sum(1))
+
+
+def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-index lists of unequal length -> [K, max_len] index tensor and validity mask."""
+    width = max(len(r) for r in rows)
+    idx = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.bool)
+    for k, r in enumerate(rows):
+        idx[k, : len(r)] = torch.as_tensor(np.asarray(r), dtype=torch.long)
+        mask[k, : len(r)] = True
+    return idx, mask
+
+
+def _schedule(optimizer: torch.optim.Optimizer, cfg: ModelConfig,
+              steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    total = cfg.epochs * steps_per_epoch
+    if cfg.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total,
+                                                   pct_start=0.1)
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
