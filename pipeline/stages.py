@@ -123,6 +123,7 @@ def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> d
     from pipeline import tune as tuning
     from pipeline.tracking import Tracker, resolve_tracking_uri
 
+    tuning.quiet_optuna()
     prepared = load_prepared(prepared_dir)
     setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
     storage = resolve_storage(cfg, storage_dir)
@@ -212,15 +213,16 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
     raw_test = read_csv(cfg.data.test)
-    example_out = pd.DataFrame({schema.id_column: raw_test[schema.id_column].head(5),
-                                schema.target: fitted.model.predict_frame(raw_test.head(5))})
+    example_in = raw_test.head(5)
+    example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
+                                schema.target: fitted.model.predict_frame(example_in)})
     run_id = tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "blend_linear": cfg.ensemble.blend_linear},
         metrics=metrics, step_metrics={"fold_rmse": fitted.fold_scores},
-        model_path=out_dir / "model.pkl", input_example=_signature_frame(raw_test),
-        output_example=example_out,
+        model_path=out_dir / "model.pkl", signature_frame=_signature_frame(cfg, raw_test),
+        input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
                     "study_run_id": best.get("mlflow_parent_run_id", "")})
@@ -228,13 +230,12 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
     return report
 
 
-def _signature_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """The raw test frame with integer feature columns as float64 (they can be missing)."""
-    out = raw.copy()
-    for column in out.columns[1:]:
-        if pd.api.types.is_integer_dtype(out[column]):
-            out[column] = out[column].astype("float64")
-    return out
+def _signature_frame(cfg: Config, raw_test: pd.DataFrame) -> pd.DataFrame:
+    """Raw train (minus target) and test rows together, as pandas reads them: an integer
+    column with a gap in either file is float64, so the served model's signature accepts
+    missing values wherever the competition's data has them, and test.csv as it is."""
+    raw_train = read_csv(cfg.data.train).drop(columns=[cfg.data.target])
+    return pd.concat([raw_train, raw_test], ignore_index=True)
 
 
 # --- reference -----------------------------------------------------------------------------

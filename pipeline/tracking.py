@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import time
+import warnings
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
+from mlflow.types import DataType
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -128,7 +131,8 @@ class Tracker:
 
     def log_final_model(self, run_name: str, params: dict, metrics: dict[str, float],
                         step_metrics: dict[str, list[float]], model_path: Path,
-                        input_example: pd.DataFrame, output_example: pd.DataFrame,
+                        signature_frame: pd.DataFrame, input_example: pd.DataFrame,
+                        output_example: pd.DataFrame,
                         artifacts: Iterable[Path], extra_tags: dict[str, str]) -> str:
         """The final model's run: params, scores, artifacts, and the pyfunc model."""
         run = self.client.create_run(self.experiment_id, run_name=run_name,
@@ -145,7 +149,7 @@ class Tracker:
         mlflow.set_tracking_uri(self.uri)
         try:
             with mlflow.start_run(run_id=run_id):
-                _log_pyfunc(model_path, input_example, output_example)
+                _log_pyfunc(model_path, signature_frame, input_example, output_example)
         finally:
             mlflow.set_tracking_uri(previous)
         self.client.set_terminated(run_id, "FINISHED")
@@ -196,20 +200,35 @@ class SubmissionModel(mlflow.pyfunc.PythonModel):
                              schema.target: prices})
 
 
-def _log_pyfunc(model_path: Path, input_example: pd.DataFrame,
+def _log_pyfunc(model_path: Path, signature_frame: pd.DataFrame, input_example: pd.DataFrame,
                 output_example: pd.DataFrame) -> None:
     from mlflow.models import infer_signature
 
-    signature = infer_signature(input_example, output_example)
+    with warnings.catch_warnings():  # integer columns here have no gap in the data
+        warnings.filterwarnings("ignore", message=".*Integer columns.*")
+        signature = infer_signature(signature_frame, output_example)
+    signature.inputs = _missing_value_safe(signature.inputs)
     mlflow.pyfunc.log_model(
         name="model",
         python_model=SubmissionModel(),
         artifacts={"final_model": str(model_path)},
         code_paths=[str(Path(__file__).parent)],
         signature=signature,
-        input_example=input_example.head(5),
+        input_example=input_example,
         pip_requirements=_requirements(),
     )
+
+
+def _missing_value_safe(schema: Schema) -> Schema:
+    """Text columns that can be missing accept any type: pandas reads a text column that is
+    empty in a given file (or a one-row request with a gap) as float64 NaN, which a strict
+    `string` column would reject. Numeric columns with gaps are already double."""
+    columns = []
+    for col in schema.inputs:
+        if col.type == DataType.string and not col.required:
+            col = ColSpec(AnyType(), col.name, required=False)
+        columns.append(col)
+    return Schema(columns)
 
 
 def _requirements() -> list[str]:

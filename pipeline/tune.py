@@ -59,6 +59,11 @@ def study_name(cfg: Config, data_fingerprint: str) -> str:
     return f"{cfg.tune.study_name}-{digest}"
 
 
+def quiet_optuna() -> None:
+    """Leave progress reporting to the CLI: Optuna logs only warnings."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def open_study(storage: str | optuna.storages.BaseStorage, name: str, seed: int,
                n_startup_trials: int, pruner: PrunerConfig) -> optuna.Study:
     """Create the study, or load it if the storage already holds one of that name."""

@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny synthetic house-price competition written to CSV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.config import Config, config_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(1)
+
+
+def make_houses(n_rows: int, seed: int = 0, first_id: int = 1) -> pd.DataFrame:
+    """A small frame shaped like House Prices: numbers, text, an ordinal scale, gaps."""
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(600, 3000, n_rows).round()
+    quality = rng.integers(1, 11, n_rows)
+    year = rng.integers(1900, 2010, n_rows)
+    hood = rng.choice(["North", "South", "East", "West"], n_rows)
+    zoning = rng.choice(["RL", "RM", "FV"], n_rows, p=[0.6, 0.3, 0.1])
+    exter = rng.choice(["Fa", "TA", "Gd", "Ex"], n_rows)
+    frontage = rng.uniform(40, 120, n_rows).round()
+    frontage[rng.random(n_rows) < 0.15] = np.nan
+    pool = np.where(rng.random(n_rows) < 0.1, rng.choice(["Gd", "Ex"], n_rows), None)
+    hood_effect = pd.Series(hood).map({"North": 0.1, "South": -0.1, "East": 0.05, "West": 0.0})
+    log_price = (10.5 + 0.45 * np.log(area) + 0.08 * quality + 0.002 * (year - 1950)
+                 + hood_effect.to_numpy() + rng.normal(0, 0.08, n_rows))
+    return pd.DataFrame({
+        "Id": np.arange(first_id, first_id + n_rows),
+        "LotFrontage": frontage,
+        "GrLivArea": area,
+        "OverallQual": quality,
+        "YearBuilt": year,
+        "YrSold": rng.integers(2006, 2011, n_rows),
+        "Neighborhood": hood,
+        "MSZoning": zoning,
+        "ExterQual": exter,
+        "PoolQC": pool,
+        "SalePrice": np.exp(log_price).round(),
+    })
+
+
+def small_params(data_dir: Path, **sections: dict) -> dict:
+    """params.yaml content for the synthetic competition: few epochs, trials and folds."""
+    params = {
+        "base": {"seed": 7, "threads": 1},
+        "data": {
+            "train": str(data_dir / "train.csv"),
+            "test": str(data_dir / "test.csv"),
+            "sample_submission": str(data_dir / "sample_submission.csv"),
+            "id_column": "Id", "target": "SalePrice", "log_target": True,
+            "column_types": {"ExterQual": "ordinal", "PoolQC": "ordinal"},
+            "ordinal_levels": {"ExterQual": ["Po", "Fa", "TA", "Gd", "Ex"],
+                               "PoolQC": ["None", "Fa", "TA", "Gd", "Ex"]},
+        },
+        "features": {
+            "fill_none": ["PoolQC"],
+            "derived": {"Age": {"YrSold": 1, "YearBuilt": -1}},
+            "group_impute": {"LotFrontage": "Neighborhood"},
+            "log1p_skew_threshold": 0.75,
+        },
+        "cv": {"n_folds": 3},
+        "model": {"depth": 1, "width": 16, "epochs": 12, "batch_size": 32, "lr": 0.01,
+                  "eval_every": 3},
+        "ensemble": {"n_seeds": 1},
+        "tune": {"n_trials": 2, "n_startup_trials": 1,
+                 "pruner": {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 3},
+                 "search_space": {"lr": {"low": 0.001, "high": 0.03, "log": True},
+                                  "dropout": {"low": 0.0, "high": 0.3}}},
+        "tracking": {"experiment": "test"},
+    }
+    for name, values in sections.items():
+        params[name] = {**params.get(name, {}), **values}
+    return params
+
+
+def write_competition(directory: Path, train: pd.DataFrame, test: pd.DataFrame) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    train.to_csv(directory / "train.csv", index=False)
+    test.to_csv(directory / "test.csv", index=False)
+    pd.DataFrame({"Id": test["Id"], "SalePrice": 100000.0}).to_csv(
+        directory / "sample_submission.csv", index=False)
+    return directory
+
+
+@pytest.fixture
+def houses() -> tuple[pd.DataFrame, pd.DataFrame]:
+    train = make_houses(150, seed=1)
+    test = make_houses(50, seed=2, first_id=1001).drop(columns="SalePrice")
+    return train, test
+
+
+@pytest.fixture
+def competition(tmp_path: Path, houses) -> Path:
+    """The synthetic competition's CSVs in a temp dir."""
+    return write_competition(tmp_path / "raw", *houses)
+
+
+@pytest.fixture
+def config(competition: Path) -> Config:
+    return config_from_dict(small_params(competition))

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from pipeline.config import Bound, ModelConfig, config_from_dict
+from pipeline.cv import (cross_validate_estimator, cross_validate_mlp, fit_fold_features,
+                         make_folds, model_target)
+from pipeline.data import load_competition
+from pipeline.metrics import rmse
+from pipeline.reference import linear_reference
+
+from .conftest import small_params
+
+MODEL = ModelConfig(depth=1, width=16, epochs=15, batch_size=32, lr=0.01, eval_every=5)
+
+
+@pytest.fixture
+def loaded(config):
+    train, test, schema = load_competition(config.data)
+    return train, test, schema, config
+
+
+def test_folds_partition_the_rows_and_exclusions_never_fit(loaded):
+    train, _, _, _ = loaded
+    rules = ({"GrLivArea": Bound(greater_than=2800)},)
+    folds = make_folds(train, 4, seed=0, fit_exclude=rules)
+    all_val = np.concatenate(folds.val_rows)
+    assert sorted(all_val) == list(range(len(train)))
+    excluded = np.flatnonzero(train["GrLivArea"] > 2800)
+    assert len(excluded) > 0 and folds.excluded[excluded].all()
+    for fit_rows, val_rows in zip(folds.fit_rows, folds.val_rows):
+        assert not set(fit_rows) & set(val_rows)
+        assert not set(fit_rows) & set(excluded)
+
+
+def test_folds_depend_on_the_seed(loaded):
+    train = loaded[0]
+    a, b = make_folds(train, 3, seed=0), make_folds(train, 3, seed=1)
+    assert not np.array_equal(a.val_rows[0], b.val_rows[0])
+
+
+def test_each_fold_preprocessor_is_fitted_on_its_fit_rows_only(loaded):
+    train, _, schema, cfg = loaded
+    folds = make_folds(train, 3, seed=0)
+    features = fit_fold_features(train, folds, schema, cfg.features)
+    for k, rows in enumerate(folds.fit_rows):
+        scaler = features.preprocessors[k].named_steps["columns"].named_transformers_[
+            "numeric"].named_steps["standardscaler"]
+        domain = features.preprocessors[k].named_steps["domain"]
+        fit_numeric = domain.transform(train.iloc[rows]).select_dtypes("number")
+        assert scaler.n_samples_seen_ == len(rows)
+        assert scaler.n_features_in_ == fit_numeric.shape[1]
+    assert features.x.shape == (3, len(train), features.width)
+
+
+def test_oof_predictions_cover_every_row_and_score_matches(loaded):
+    train, _, schema, cfg = loaded
+    folds = make_folds(train, 3, seed=0)
+    features = fit_fold_features(train, folds, schema, cfg.features)
+    y = model_target(train, schema, True)
+    result = cross_validate_mlp(features, y, folds, MODEL, seed=0)
+    assert np.isfinite(result.oof).all()
+    assert result.score == pytest.approx(rmse(y, result.oof))
+    assert len(result.fold_scores) == 3
+    assert result.score < np.std(y)  # learned something
+
+
+def test_same_params_same_oof(loaded):
+    train, _, schema, cfg = loaded
+    folds = make_folds(train, 3, seed=0)
+    y = model_target(train, schema, True)
+    runs = [cross_validate_mlp(fit_fold_features(train, folds, schema, cfg.features), y, folds,
+                               MODEL, seed=5, n_seeds=2) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].oof, runs[1].oof)
+
+
+def test_sklearn_estimator_cross_validation(loaded):
+    train, _, schema, cfg = loaded
+    folds = make_folds(train, 3, seed=0)
+    features = fit_fold_features(train, folds, schema, cfg.features)
+    y = model_target(train, schema, True)
+    result = cross_validate_estimator(features, y, folds, linear_reference(cfg.reference))
+    assert len(result.trained) == 3
+    assert result.score < 0.5 * np.std(y)
+
+
+def test_log_target_false_models_the_raw_target(competition):
+    cfg = config_from_dict(small_params(competition, data={"log_target": False}))
+    train, _, schema = load_competition(cfg.data)
+    y = model_target(train, schema, cfg.data.log_target)
+    np.testing.assert_array_equal(y, train["SalePrice"].to_numpy())

@@ -1,0 +1,118 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import Bound, DataConfig, FeaturesConfig
+from pipeline.data import coerce, infer_schema
+from pipeline.features import (DomainFeatures, SkewedLog1p, build_preprocessor,
+                               excluded_from_fit, validate_feature_config)
+
+from .conftest import make_houses
+
+DATA = DataConfig(column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
+                  ordinal_levels={"ExterQual": ("Po", "Fa", "TA", "Gd", "Ex"),
+                                  "PoolQC": ("None", "Fa", "TA", "Gd", "Ex")})
+FEATURES = FeaturesConfig(fill_none=("PoolQC",), derived={"Age": {"YrSold": 1, "YearBuilt": -1}},
+                          group_impute={"LotFrontage": "Neighborhood"},
+                          log1p_skew_threshold=0.75)
+
+
+@pytest.fixture
+def typed():
+    raw = make_houses(200, seed=3)
+    schema = infer_schema(raw, DATA)
+    return coerce(raw, schema, "train.csv"), schema
+
+
+def fitted_on(frame, schema, cfg=FEATURES):
+    return build_preprocessor(schema, cfg).fit(frame)
+
+
+def test_no_statistic_of_validation_rows_leaks_in(typed):
+    frame, schema = typed
+    fit_rows, val_rows = frame.iloc[:150], frame.iloc[150:].copy()
+    baseline = fitted_on(fit_rows, schema).transform(val_rows)
+    # validation rows are not in the fit: wrecking them must not move any fitted statistic
+    pre = build_preprocessor(schema, FEATURES).fit(fit_rows)
+    wrecked = val_rows.assign(GrLivArea=1e6, Neighborhood="Mars")
+    pre.transform(wrecked)
+    np.testing.assert_array_equal(pre.transform(val_rows), baseline)
+    # and fitting on different rows does change them (the check above can fail)
+    other = fitted_on(frame.iloc[50:], schema).transform(val_rows)
+    assert not np.allclose(other, baseline)
+
+
+def test_numeric_columns_standardized_on_fit_rows(typed):
+    frame, schema = typed
+    pre = fitted_on(frame, schema)
+    out = pre.transform(frame)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    numeric = [i for i, n in enumerate(names) if n.startswith("numeric__")]
+    np.testing.assert_allclose(out[:, numeric].mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(out[:, numeric].std(axis=0), 1, atol=1e-3)
+
+
+def test_one_hot_columns_stay_zero_one_and_unknown_categories_are_all_zero(typed):
+    frame, schema = typed
+    pre = fitted_on(frame, schema)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    hot = [i for i, n in enumerate(names) if n.startswith("categorical__")]
+    out = pre.transform(frame)
+    assert set(np.unique(out[:, hot])) == {0.0, 1.0}
+    unseen = frame.head(3).assign(Neighborhood="Atlantis")
+    hood = [i for i, n in enumerate(names) if n.startswith("categorical__Neighborhood_")]
+    assert np.all(pre.transform(unseen)[:, hood] == 0)
+
+
+def test_rare_categories_share_an_infrequent_column(typed):
+    frame, schema = typed
+    cfg = FeaturesConfig(min_category_count=40)
+    pre = fitted_on(frame, schema, cfg)
+    names = pre.named_steps["columns"].get_feature_names_out()
+    assert "categorical__MSZoning_infrequent_sklearn" in names  # FV is ~10% of 200 rows
+
+
+def test_domain_features(typed):
+    frame, schema = typed
+    domain = DomainFeatures(schema, ("PoolQC",), {"Age": {"YrSold": 1, "YearBuilt": -1}},
+                            {"LotFrontage": "Neighborhood"}).fit(frame)
+    out = domain.transform(frame)
+    assert out["PoolQC"].isna().sum() == 0 and set(out["PoolQC"]) <= {0.0, 3.0, 4.0}
+    assert out["ExterQual"].dtype == "float64"
+    np.testing.assert_array_equal(out["Age"], frame["YrSold"] - frame["YearBuilt"])
+    missing = frame["LotFrontage"].isna()
+    medians = frame.groupby("Neighborhood")["LotFrontage"].median()
+    np.testing.assert_allclose(out.loc[missing, "LotFrontage"],
+                               frame.loc[missing, "Neighborhood"].map(medians))
+
+
+def test_group_impute_falls_back_to_overall_median_for_unseen_groups(typed):
+    frame, schema = typed
+    domain = DomainFeatures(schema, group_impute={"LotFrontage": "Neighborhood"}).fit(frame)
+    row = frame.head(1).assign(LotFrontage=np.nan, Neighborhood="Atlantis")
+    assert domain.transform(row)["LotFrontage"].iloc[0] == frame["LotFrontage"].median()
+
+
+def test_skewed_log1p_only_touches_skewed_non_negative_columns():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.lognormal(0, 1.5, 500), rng.normal(0, 1, 500),
+                         -rng.lognormal(0, 1.5, 500)])
+    step = SkewedLog1p(0.75).fit(x)
+    assert step.columns_.tolist() == [True, False, False]
+    np.testing.assert_allclose(step.transform(x)[:, 0], np.log1p(x[:, 0]))
+    assert SkewedLog1p(None).fit(x).columns_.sum() == 0
+
+
+def test_excluded_from_fit():
+    frame = pd.DataFrame({"Area": [100, 5000, 5000], "Price": [1e5, 1e5, 9e5]})
+    rules = ({"Area": Bound(greater_than=4000), "Price": Bound(less_than=3e5)},)
+    assert excluded_from_fit(frame, rules).tolist() == [False, True, False]
+    assert excluded_from_fit(frame, ()).tolist() == [False, False, False]
+
+
+def test_feature_config_naming_a_missing_column_is_rejected(typed):
+    _, schema = typed
+    with pytest.raises(ValueError, match="features.fill_none: column 'Garage'"):
+        validate_feature_config(schema, FeaturesConfig(fill_none=("Garage",)))
+    with pytest.raises(ValueError, match="features.derived.X: column 'Neighborhood' is"):
+        validate_feature_config(schema, FeaturesConfig(derived={"X": {"Neighborhood": 1}}))

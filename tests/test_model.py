@@ -1,0 +1,41 @@
+import torch
+
+from pipeline.model import BatchedMLP
+
+
+def test_output_shape():
+    model = BatchedMLP(n_models=3, n_inputs=7, width=5, depth=2, dropout=0.2)
+    assert model(torch.randn(3, 11, 7)).shape == (3, 11)
+
+
+def test_each_model_is_an_ordinary_mlp():
+    torch.manual_seed(0)
+    model = BatchedMLP(n_models=2, n_inputs=4, width=6, depth=2, activation="relu").eval()
+    x = torch.randn(2, 9, 4)
+    for k in range(2):
+        reference = torch.nn.Sequential(
+            torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 6), torch.nn.ReLU(),
+            torch.nn.Linear(6, 1))
+        linears = [m for m in reference if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for lin, w, b in zip(linears, model.weights, model.biases):
+                lin.weight.copy_(w[k].T)
+                lin.bias.copy_(b[k, 0])
+        torch.testing.assert_close(model(x)[k], reference(x[k]).squeeze(-1))
+
+
+def test_models_do_not_share_gradients():
+    model = BatchedMLP(n_models=2, n_inputs=3, width=4, depth=1)
+    x = torch.randn(2, 5, 3)
+    model(x)[0].sum().backward()
+    assert model.weights[0].grad[0].abs().sum() > 0
+    assert model.weights[0].grad[1].abs().sum() == 0
+
+
+def test_dropout_only_in_training_mode():
+    model = BatchedMLP(n_models=1, n_inputs=3, width=64, depth=1, dropout=0.5)
+    x = torch.randn(1, 20, 3)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+
+from pipeline.config import ModelConfig
+from pipeline.train import fit_mlps, predict_mlps
+
+CFG = ModelConfig(depth=1, width=16, dropout=0.1, epochs=30, batch_size=16, lr=0.01,
+                  weight_decay=1e-4, eval_every=5)
+
+
+def linear_problem(n=120, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0][:d]) + 3.0 + rng.normal(0, 0.05, n)
+    return torch.from_numpy(x), torch.as_tensor(y, dtype=torch.float32)
+
+
+def two_folds(n):
+    rows = np.arange(n)
+    return [rows[: n // 2], rows[n // 2:]], [rows[n // 2:], rows[: n // 2]]
+
+
+def test_same_seed_same_predictions_and_other_seed_differs():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    a = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=3)
+    b = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=3)
+    c = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=4)
+    for pa, pb in zip(a.val_predictions, b.val_predictions):
+        np.testing.assert_array_equal(pa, pb)
+    assert not np.array_equal(a.val_predictions[0], c.val_predictions[0])
+
+
+def test_learns_far_better_than_the_mean():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    for rows, pred in zip(val_rows, trained.val_predictions):
+        model_rmse = np.sqrt(np.mean((pred - y[rows].numpy()) ** 2))
+        mean_rmse = np.std(y[rows].numpy())
+        assert model_rmse < 0.3 * mean_rmse
+
+
+def test_each_model_only_sees_its_own_rows():
+    # rows 0..59 have target 0, rows 60..119 target 10; identical features
+    x = torch.zeros(120, 2)
+    y = torch.cat([torch.zeros(60), torch.full((60,), 10.0)])
+    rows = np.arange(120)
+    trained = fit_mlps(x, y, [rows[:60], rows[60:]], None, CFG, seed=0)
+    pred = predict_mlps(trained, x[:1])
+    assert pred[0, 0] == pytest.approx(0.0, abs=0.05)
+    assert pred[1, 0] == pytest.approx(10.0, abs=0.05)
+
+
+def test_history_and_checkpoint_callback():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    seen = []
+    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0,
+                       on_checkpoint=lambda epoch, rmse: seen.append((epoch, rmse.copy())))
+    assert [e for e, _ in seen] == [5, 10, 15, 20, 25, 30]
+    assert trained.history["val_rmse"].shape == (6, 2)
+    np.testing.assert_allclose(trained.history["val_rmse"][-1], seen[-1][1])
+    assert trained.history["train_rmse"][-1].mean() < trained.history["train_rmse"][0].mean()
+
+
+def test_callback_can_stop_training():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_ten(epoch, _):
+        if epoch == 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, on_checkpoint=stop_at_ten)
+
+
+def test_early_stopping_keeps_best_checkpoint():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    cfg = ModelConfig(depth=1, width=16, epochs=200, batch_size=16, lr=0.05, eval_every=1,
+                      patience=5, lr_schedule="constant")
+    trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
+    assert trained.epochs_run < 200
+    val = trained.history["val_rmse"]
+    epochs = trained.history["epoch"]
+    for k in range(2):
+        best = int(np.argmin(val[:, k]))
+        assert trained.best_epoch[k] == epochs[best]
+        pred_rmse = np.sqrt(np.mean((trained.val_predictions[k] - y[val_rows[k]].numpy()) ** 2))
+        assert pred_rmse == pytest.approx(val[best, k], rel=1e-4)
+
+
+def test_seeds_share_fold_matrices():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    trained = fit_mlps(torch.stack([x, x]), y, fit_rows * 3, val_rows * 3, CFG, seed=0)
+    assert trained.model.n_models == 6 and len(trained.val_predictions) == 6
