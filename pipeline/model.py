@@ -46,6 +46,22 @@ class BatchedMLP(nn.Module):
             x = torch.baddbmm(bias, x, weight)
             if i < last:
                 x = self._act(x)
-                if self.dropout > 0:
-                    x = nn.functional.dropout(x, self.dropout, self.training)
+                if self.dropout > 0 and self.training:
+                    x = x * dropout_mask(x.shape, self.dropout)
         return x.squeeze(-1)
+
+
+def dropout_mask(shape: torch.Size, p: float) -> torch.Tensor:
+    """Inverted-dropout multiplier: 0 with probability p, else 1/(1-p).
+
+    Draws 64-bit words from torch's default generator and cuts each into four 15-bit uniform
+    numbers (bit 63 of `random_()` is always 0, so each 16-bit piece's top bit is dropped).
+    That is several times cheaper on the CPU than `bernoulli_`, which draws one number per
+    element; p is resolved to 1/32768.
+    """
+    n = math.prod(shape)
+    words = torch.empty(-(-n // 4), dtype=torch.int64).random_()
+    uniform15 = words.view(torch.int16)[:n].bitwise_and_(0x7FFF)
+    threshold = round(p * 32768)
+    keep = uniform15 >= threshold
+    return keep.view(shape).to(torch.float32).mul_(32768 / (32768 - threshold))

@@ -22,6 +22,7 @@ from pipeline.model import BatchedMLP
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
 CheckpointCallback = Callable[[int, np.ndarray], None]
+STEPS_PER_GATHER = 16  # minibatches cut from one gathered block of rows
 
 
 @dataclass
@@ -114,6 +115,10 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     loss_sum = torch.zeros(n_models)
     loss_count = torch.zeros(n_models)
 
+    # Rows are shuffled per model and epoch; invalid (padding) slots sort to the end, so a batch
+    # needs masking only past the shortest model's row count, known here without a host sync.
+    always_full = int(counts.min())
+    gather_rows = cfg.batch_size * STEPS_PER_GATHER
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -121,19 +126,29 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         order = keys.argsort(dim=1)
         epoch_idx = train_idx.gather(1, order)
         epoch_mask = train_mask.gather(1, order)
-        for start in range(0, epoch_idx.shape[1], cfg.batch_size):
-            rows = epoch_idx[:, start:start + cfg.batch_size]
-            mask = epoch_mask[:, start:start + cfg.batch_size].float()
-            pred = model(x[models, rows])
-            sq_err = (pred - y_scaled.gather(1, rows)) ** 2 * mask
-            per_model = sq_err.sum(1) / mask.sum(1).clamp_min(1.0)
-            optimizer.zero_grad(set_to_none=True)
-            per_model.sum().backward()  # each model's gradient is its own mean loss
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                loss_sum += sq_err.sum(1)
-                loss_count += mask.sum(1)
+        for chunk in range(0, epoch_idx.shape[1], gather_rows):
+            # one gather for many steps: bounded memory, few copies
+            idx = epoch_idx[:, chunk:chunk + gather_rows]
+            x_chunk = x[models, idx]
+            y_chunk = y_scaled.gather(1, idx)
+            for start in range(0, idx.shape[1], cfg.batch_size):
+                stop = start + cfg.batch_size
+                pred = model(x_chunk[:, start:stop])
+                sq_err = (pred - y_chunk[:, start:stop]) ** 2
+                if chunk + stop <= always_full:
+                    count = torch.full((n_models,), float(sq_err.shape[1]))
+                else:
+                    mask = epoch_mask[:, chunk + start:chunk + stop].float()
+                    sq_err = sq_err * mask
+                    count = mask.sum(1)
+                per_model = sq_err.sum(1) / count.clamp_min(1.0)
+                optimizer.zero_grad(set_to_none=True)
+                per_model.sum().backward()  # each model's gradient is its own mean loss
+                optimizer.step()
+                scheduler.step()
+                with torch.no_grad():
+                    loss_sum += sq_err.sum(1)
+                    loss_count += count
 
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             continue

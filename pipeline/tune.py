@@ -64,7 +64,7 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def open_study(storage: str | optuna.storages.BaseStorage, name: str, seed: int,
+def open_study(storage: str | optuna.storages.BaseStorage | None, name: str, seed: int,
                n_startup_trials: int, pruner: PrunerConfig) -> optuna.Study:
     """Create the study, or load it if the storage already holds one of that name."""
     return optuna.create_study(

@@ -1,0 +1,224 @@
+"""How fast the project's trainer runs a 5-fold job, against a plain PyTorch loop and the
+machine's matrix-multiply limit; how it scales with rows; what Optuna pruning saves.
+
+    .venv/bin/python benchmarks/trainer_speed.py                 # speed + scaling (~3 min)
+    .venv/bin/python benchmarks/trainer_speed.py --pruning       # + the 40-trial studies (~15 min)
+
+Prints figures; asserts nothing. Run it on a quiet machine: other load skews every ratio.
+The job (the same for both trainers): the House Prices training rows through the pipeline's
+fold-fitted preprocessing, 5 folds, one hidden layer of 512, minibatch 128, 300 epochs, AdamW
+at a constant learning rate, no dropout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import ModelConfig, load_config  # noqa: E402
+from pipeline.data import load_competition  # noqa: E402
+from pipeline.metrics import rmse  # noqa: E402
+from pipeline.train import fit_mlps  # noqa: E402
+from pipeline.workflow import setup_folds  # noqa: E402
+
+JOB = ModelConfig(depth=1, width=512, dropout=0.0, epochs=int(os.environ.get("BENCH_EPOCHS", 300)), batch_size=128, lr=1e-3,
+                  weight_decay=1e-2, lr_schedule="constant", eval_every=300)
+SEED = 0
+
+
+def job_flops(n_fit_rows: list[int], n_inputs: int, cfg: ModelConfig) -> float:
+    """Matmul FLOPs of the job, counted as forward + 2x backward for every layer."""
+    layer_macs = n_inputs * cfg.width + (cfg.depth - 1) * cfg.width ** 2 + cfg.width
+    return 3 * 2 * layer_macs * sum(n_fit_rows) * cfg.epochs
+
+
+def matmul_rate(n_inputs: int, cfg: ModelConfig, repeats: int = 7) -> float:
+    """Best float32 GFLOP/s of the job's dominant product: [batch, inputs] x [inputs, width]."""
+    a = torch.randn(cfg.batch_size, n_inputs)
+    w = torch.randn(n_inputs, cfg.width)
+    for _ in range(50):
+        a @ w
+    best = 0.0
+    for _ in range(repeats):
+        n = 400
+        start = time.perf_counter()
+        for _ in range(n):
+            a @ w
+        seconds = (time.perf_counter() - start) / n
+        best = max(best, 2 * cfg.batch_size * n_inputs * cfg.width / seconds / 1e9)
+    return best
+
+
+def plain_loop(x: torch.Tensor, y: torch.Tensor, fit_rows: list[np.ndarray],
+               val_rows: list[np.ndarray], cfg: ModelConfig) -> np.ndarray:
+    """The textbook per-fold loop: a DataLoader, nn.Sequential, one fold after another."""
+    oof = np.empty(len(y))
+    for k, (fit, val) in enumerate(zip(fit_rows, val_rows)):
+        torch.manual_seed(SEED + k)
+        mean, std = y[fit].mean(), y[fit].std(unbiased=False)
+        model = nn.Sequential(nn.Linear(x.shape[2], cfg.width), nn.ReLU(),
+                              nn.Linear(cfg.width, 1))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+        loader = DataLoader(TensorDataset(x[k, fit], (y[fit] - mean) / std),
+                            batch_size=cfg.batch_size, shuffle=True)
+        for _ in range(cfg.epochs):
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss = nn.functional.mse_loss(model(xb).squeeze(-1), yb)
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            oof[val] = (model(x[k, val]).squeeze(-1) * std + mean).numpy()
+    return oof
+
+
+def project_trainer(x: torch.Tensor, y: torch.Tensor, fit_rows: list[np.ndarray],
+                    val_rows: list[np.ndarray], cfg: ModelConfig) -> np.ndarray:
+    trained = fit_mlps(x, y, fit_rows, val_rows, cfg, SEED)
+    oof = np.empty(len(y))
+    for rows, pred in zip(val_rows, trained.val_predictions):
+        oof[rows] = pred
+    return oof
+
+
+def speed(threads: int) -> dict:
+    cfg = load_config(ROOT / "params.yaml")
+    train, _, schema = load_competition(cfg.data)
+    setup = setup_folds(train, schema, cfg)
+    x, y = setup.features.x, torch.as_tensor(setup.y, dtype=torch.float32)
+    fit_rows, val_rows = setup.folds.fit_rows, setup.folds.val_rows
+    flops = job_flops([len(r) for r in fit_rows], x.shape[2], JOB)
+    rate = matmul_rate(x.shape[2], JOB)
+    bound = flops / (rate * 1e9)
+    results = {"rows": len(y), "inputs": x.shape[2], "folds": len(fit_rows),
+               "tflop": flops / 1e12, "matmul_gflops": rate, "bound_s": bound}
+    for name, run in (("plain", plain_loop), ("project", project_trainer)):
+        start = time.perf_counter()
+        oof = run(x, y, fit_rows, val_rows, JOB)
+        results[f"{name}_s"] = time.perf_counter() - start
+        results[f"{name}_oof"] = rmse(setup.y, oof)
+        print(f"  {name:8s} {results[f'{name}_s']:7.1f} s   OOF log-RMSE "
+              f"{results[f'{name}_oof']:.4f}", flush=True)
+    return results
+
+
+def scaling_point(multiple: int, epochs: int) -> dict:
+    """Time per epoch per row and peak memory on synthetic House-Prices-shaped data."""
+    n_rows, n_inputs, folds = 1460 * multiple, 301, 5
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n_rows, n_inputs, generator=g)  # one shared matrix: the trainer's own cost
+    y = x[:, :8].sum(1) + 0.1 * torch.randn(n_rows, generator=g)
+    order = np.random.default_rng(0).permutation(n_rows)
+    val_rows = np.array_split(order, folds)
+    fit_rows = [np.setdiff1d(order, v) for v in val_rows]
+    cfg = ModelConfig(**{**JOB.__dict__, "epochs": epochs, "eval_every": epochs})
+    fit_mlps(x, y, fit_rows, val_rows, ModelConfig(**{**cfg.__dict__, "epochs": 1,
+                                                      "eval_every": 1}), SEED)  # warm up
+    start = time.perf_counter()
+    fit_mlps(x, y, fit_rows, val_rows, cfg, SEED)
+    seconds = time.perf_counter() - start
+    rows_seen = sum(len(r) for r in fit_rows)
+    return {"multiple": multiple, "rows": n_rows, "epoch_s": seconds / epochs,
+            "us_per_row_epoch": seconds / epochs / rows_seen * 1e6,
+            "data_mb": x.numel() * 4 / 2**20,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def scaling(threads: int) -> list[dict]:
+    """Each size in a fresh process so peak memory is its own."""
+    points = []
+    for multiple, epochs in ((1, 30), (10, 5), (100, 1)):
+        out = subprocess.run([sys.executable, __file__, "--scaling-point", str(multiple),
+                              "--epochs", str(epochs), "--threads", str(threads)],
+                             capture_output=True, text=True, check=True)
+        points.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        p = points[-1]
+        print(f"  {p['multiple']:4d}x {p['rows']:7d} rows  {p['epoch_s']:8.2f} s/epoch  "
+              f"{p['us_per_row_epoch']:6.2f} us/row/epoch  data {p['data_mb']:6.0f} MB  "
+              f"peak RSS {p['peak_rss_mb']:6.0f} MB", flush=True)
+    return points
+
+
+def pruning(threads: int, n_trials: int) -> dict:
+    """The default study, 40 trials, with the configured pruner and without, timed."""
+    import dataclasses
+
+    from pipeline import tune as tuning
+    from pipeline.config import PrunerConfig
+
+    cfg = load_config(ROOT / "params.yaml")
+    train, _, schema = load_competition(cfg.data)
+    setup = setup_folds(train, schema, cfg)
+    tuning.quiet_optuna()
+    out = {}
+    for label, pruner in (("unpruned", PrunerConfig(kind="none")),
+                          ("pruned", cfg.tune.pruner)):
+        run_cfg = dataclasses.replace(cfg, tune=dataclasses.replace(cfg.tune, pruner=pruner))
+        study = tuning.open_study(None, label, cfg.base.seed,
+                                  cfg.tune.n_startup_trials, pruner)
+        objective = tuning.make_objective(setup.features, setup.y, setup.folds, run_cfg)
+        start = time.perf_counter()
+        tuning.run_study(study, objective, n_trials, None, 1)
+        seconds = time.perf_counter() - start
+        states = [t.state.name for t in study.trials]
+        out[label] = {"seconds": seconds, "best": study.best_value,
+                      "pruned": states.count("PRUNED")}
+        print(f"  {label:9s} {seconds:7.1f} s  best OOF {study.best_value:.4f}  "
+              f"pruned {states.count('PRUNED')}/{n_trials}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--pruning", action="store_true", help="also run the 40-trial studies")
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--scaling-point", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.scaling_point:
+        print(json.dumps(scaling_point(args.scaling_point, args.epochs)))
+        return
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {args.threads} threads")
+    if not args.skip_speed:
+        print("5-fold job (House Prices rows, width 512, batch 128, 300 epochs):")
+        r = speed(args.threads)
+        print(f"  matmul rate {r['matmul_gflops']:.0f} GFLOP/s; job {r['tflop']:.2f} TFLOP "
+              f"-> bound {r['bound_s']:.1f} s")
+        print(f"  speedup over plain loop: {r['plain_s'] / r['project_s']:.2f}x; "
+              f"project / bound: {r['project_s'] / r['bound_s']:.2f}x; "
+              f"OOF difference: {abs(r['project_oof'] - r['plain_oof']):.4f}")
+        print("scaling (synthetic rows shaped like House Prices, one shared matrix):")
+        points = scaling(args.threads)
+        base = points[0]["us_per_row_epoch"]
+        print("  per-row cost vs 1x: " + ", ".join(
+            f"{p['multiple']}x {p['us_per_row_epoch'] / base:.2f}" for p in points))
+    if args.pruning:
+        print(f"Optuna, {args.trials} trials of the default study (params.yaml):")
+        p = pruning(args.threads, args.trials)
+        print(f"  pruned/unpruned wall time: {p['pruned']['seconds'] / p['unpruned']['seconds']:.2f}"
+              f"; best OOF difference: {p['pruned']['best'] - p['unpruned']['best']:+.4f}")
+
+
+if __name__ == "__main__":
+    main()
