@@ -88,6 +88,7 @@ class FeaturesConfig:
     group_impute: dict[str, str] = field(default_factory=dict)  # column -> grouping column
     log1p_skew_threshold: float | None = None  # log1p of non-negative columns skewed past it
     numeric_impute: Literal["median", "mean"] = "median"
+    clip_to_fit_range: bool = False  # clip numbers to the range seen in the fitting rows
     min_category_count: int = 1  # rarer categories share one "infrequent" column
     add_missing_indicators: bool = False
     # training rows matching every bound of a rule are left out of fitting, never of scoring
@@ -122,6 +123,7 @@ class ModelConfig:
     width: int = 256
     dropout: float = 0.1
     activation: Literal["relu", "silu", "gelu"] = "relu"
+    linear_skip: bool = False  # add a linear term of the inputs to the MLP's output
     epochs: int = 200
     batch_size: int = 128
     lr: float = 1e-3

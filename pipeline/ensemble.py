@@ -41,7 +41,8 @@ class MLPMember:
         m = trained.model
         architecture = {"n_models": m.n_models, "n_inputs": m.weights[0].shape[1],
                         "width": m.weights[0].shape[2], "depth": len(m.weights) - 1,
-                        "dropout": m.dropout, "activation": m.activation}
+                        "dropout": m.dropout, "activation": m.activation,
+                        "linear_skip": m.linear_skip}
         state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
         return cls(architecture, state, trained.target_mean, trained.target_std)
 

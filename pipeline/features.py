@@ -81,6 +81,31 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
         return out
 
 
+class ClipToFitRange(TransformerMixin, BaseEstimator):
+    """Clip each column to the range seen in the fitting rows, so the model never extrapolates
+    from values beyond anything it was trained on (a 5600 sq ft house in a fold that has seen
+    at most 4500 is scored as a 4500 sq ft house)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def fit(self, x: np.ndarray, y: object = None) -> ClipToFitRange:
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            self.low_ = np.nanmin(x, axis=0) if len(x) else np.zeros(x.shape[1])
+            self.high_ = np.nanmax(x, axis=0) if len(x) else np.zeros(x.shape[1])
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "low_")
+        x = np.asarray(x, dtype=np.float64)
+        return np.clip(x, self.low_, self.high_) if self.enabled else x
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)
+
+
 class SkewedLog1p(TransformerMixin, BaseEstimator):
     """log1p of the non-negative columns whose training skewness exceeds a threshold."""
 
@@ -111,13 +136,15 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
 def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
     """The unfitted preprocessing for one fold: domain features -> per-kind column transforms.
 
-    Numbers: imputed, optionally log1p'd when skewed, standardized. Categories: missing becomes
+    Numbers: imputed, optionally clipped to the fitting rows' range, log1p'd when skewed,
+    standardized. Categories: missing becomes
     its own label, then one-hot 0/1 (never standardized); categories unseen in the fold's
     training rows, or rarer than `min_category_count`, map to all-zeros / the infrequent column.
     """
     numeric = make_pipeline(
         SimpleImputer(strategy=cfg.numeric_impute, add_indicator=cfg.add_missing_indicators,
                       keep_empty_features=True),
+        ClipToFitRange(cfg.clip_to_fit_range),
         SkewedLog1p(cfg.log1p_skew_threshold),
         StandardScaler(),
     )

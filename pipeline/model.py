@@ -20,7 +20,8 @@ class BatchedMLP(nn.Module):
     """`n_models` MLPs with `depth` hidden layers of `width` units and dropout, one output each."""
 
     def __init__(self, n_models: int, n_inputs: int, width: int, depth: int,
-                 dropout: float = 0.0, activation: str = "relu") -> None:
+                 dropout: float = 0.0, activation: str = "relu",
+                 linear_skip: bool = False) -> None:
         super().__init__()
         sizes = [n_inputs] + [width] * depth + [1]
         self.weights = nn.ParameterList()
@@ -31,9 +32,17 @@ class BatchedMLP(nn.Module):
                                              .uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n_models, 1, fan_out)
                                             .uniform_(-bound, bound)))
+        # wide & deep: an optional linear term of the inputs, so the hidden layers only need to
+        # learn what a (weight-decayed) linear model misses; starts at zero
+        self.skip = (nn.Parameter(torch.zeros(n_models, n_inputs, 1)) if linear_skip
+                     else None)
         self.dropout = dropout
         self.activation = activation
         self._act = ACTIVATIONS[activation]
+
+    @property
+    def linear_skip(self) -> bool:
+        return self.skip is not None
 
     @property
     def n_models(self) -> int:
@@ -41,6 +50,7 @@ class BatchedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [n_models, rows, n_inputs] -> [n_models, rows]."""
+        inputs = x
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             x = torch.baddbmm(bias, x, weight)
@@ -48,6 +58,8 @@ class BatchedMLP(nn.Module):
                 x = self._act(x)
                 if self.dropout > 0 and self.training:
                     x = x * dropout_mask(x.shape, self.dropout)
+        if self.skip is not None:
+            x = torch.baddbmm(x, inputs, self.skip)
         return x.squeeze(-1)
 
 

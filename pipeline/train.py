@@ -91,7 +91,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     std = torch.where(std > 0, std, torch.ones_like(std))
     y_scaled = (y.unsqueeze(0) - mean[:, None]) / std[:, None]  # [K, N]
 
-    model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation)
+    model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation,
+                       cfg.linear_skip)
     params = list(model.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=True)
@@ -168,7 +169,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         if early_stopping:
             with torch.no_grad():
                 for p, b in zip(params, best):
-                    b.copy_(torch.where(improved.view(-1, 1, 1), p, b))
+                    b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
         if on_checkpoint is not None:
             on_checkpoint(epoch, val_rmse.numpy())
         if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):

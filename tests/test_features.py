@@ -4,8 +4,14 @@ import pytest
 
 from pipeline.config import Bound, DataConfig, FeaturesConfig
 from pipeline.data import coerce, infer_schema
-from pipeline.features import (DomainFeatures, SkewedLog1p, build_preprocessor,
-                               excluded_from_fit, validate_feature_config)
+from pipeline.features import (
+    ClipToFitRange,
+    DomainFeatures,
+    SkewedLog1p,
+    build_preprocessor,
+    excluded_from_fit,
+    validate_feature_config,
+)
 
 from .conftest import make_houses
 
@@ -116,3 +122,24 @@ def test_feature_config_naming_a_missing_column_is_rejected(typed):
         validate_feature_config(schema, FeaturesConfig(fill_none=("Garage",)))
     with pytest.raises(ValueError, match="features.derived.X: column 'Neighborhood' is"):
         validate_feature_config(schema, FeaturesConfig(derived={"X": {"Neighborhood": 1}}))
+
+
+def test_clip_to_fit_range_bounds_values_by_the_fitting_rows():
+    fit = np.array([[1.0, 10.0], [3.0, 20.0]])
+    clip = ClipToFitRange(True).fit(fit)
+    np.testing.assert_array_equal(clip.transform(np.array([[0.0, 50.0], [2.0, 15.0]])),
+                                  [[1.0, 20.0], [2.0, 15.0]])
+    np.testing.assert_array_equal(ClipToFitRange(False).fit(fit).transform([[0.0, 50.0]]),
+                                  [[0.0, 50.0]])
+
+
+def test_clipping_in_the_preprocessor_stops_extrapolation(typed):
+    frame, schema = typed
+    pre = fitted_on(frame, schema, FeaturesConfig(clip_to_fit_range=True))
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    area = names.index("numeric__GrLivArea")
+    biggest = frame.loc[[frame["GrLivArea"].idxmax()]]
+    huge = biggest.assign(GrLivArea=biggest["GrLivArea"] * 3)
+    assert pre.transform(huge)[0, area] == pre.transform(biggest)[0, area]
+    unclipped = fitted_on(frame, schema, FeaturesConfig(clip_to_fit_range=False))
+    assert unclipped.transform(huge)[0, area] > unclipped.transform(biggest)[0, area]

@@ -39,3 +39,15 @@ def test_dropout_only_in_training_mode():
     torch.testing.assert_close(model(x), model(x))
     model.train()
     assert not torch.equal(model(x), model(x))
+
+
+def test_linear_skip_adds_a_linear_term_that_starts_at_zero():
+    torch.manual_seed(0)
+    plain = BatchedMLP(n_models=2, n_inputs=3, width=4, depth=1).eval()
+    torch.manual_seed(0)
+    wide = BatchedMLP(n_models=2, n_inputs=3, width=4, depth=1, linear_skip=True).eval()
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(wide(x), plain(x))  # zero-initialised skip
+    with torch.no_grad():
+        wide.skip.fill_(1.0)
+    torch.testing.assert_close(wide(x), plain(x) + x.sum(-1))
