@@ -199,9 +199,18 @@ class SearchDimension:
 class PrunerConfig:
     """Optuna pruner over the per-checkpoint mean validation score of the folds."""
 
-    kind: Literal["none", "median", "hyperband"] = "median"
-    n_startup_trials: int = 5
+    # median: prune below the median of earlier trials at the same epoch; percentile: below
+    # the given percentile (25 prunes harder than median's 50)
+    kind: Literal["none", "median", "percentile", "hyperband"] = "median"
+    n_startup_trials: int = 5  # trials that always run to the end
     n_warmup_steps: int = 20  # epochs before a trial may be pruned
+    percentile: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percentile <= 100:
+            raise ConfigError("tune.pruner.percentile must be in (0, 100]")
+        if self.n_startup_trials < 0 or self.n_warmup_steps < 0:
+            raise ConfigError("tune.pruner: n_startup_trials and n_warmup_steps must be >= 0")
 
 
 @dataclass(frozen=True)

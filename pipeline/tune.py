@@ -81,6 +81,10 @@ def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
     if cfg.kind == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
                                            n_warmup_steps=cfg.n_warmup_steps)
+    if cfg.kind == "percentile":
+        return optuna.pruners.PercentilePruner(cfg.percentile,
+                                               n_startup_trials=cfg.n_startup_trials,
+                                               n_warmup_steps=cfg.n_warmup_steps)
     if cfg.kind == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.n_warmup_steps))
     return optuna.pruners.NopPruner()

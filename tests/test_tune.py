@@ -88,3 +88,13 @@ def test_suggest_covers_every_dimension_kind():
     assert 1e-4 <= params["lr"] <= 1e-2
     assert params["depth"] in (1, 2, 3) and isinstance(params["depth"], int)
     assert params["width"] in (8, 16)
+
+
+@pytest.mark.parametrize("kind, expected", [("median", optuna.pruners.MedianPruner),
+                                            ("percentile", optuna.pruners.PercentilePruner),
+                                            ("hyperband", optuna.pruners.HyperbandPruner),
+                                            ("none", optuna.pruners.NopPruner)])
+def test_pruner_kinds(kind, expected):
+    from pipeline.config import PrunerConfig
+
+    assert isinstance(tuning.make_pruner(PrunerConfig(kind=kind, percentile=25.0)), expected)
