@@ -66,15 +66,18 @@ def quiet_optuna() -> None:
 
 def open_study(storage: str | optuna.storages.BaseStorage | None, name: str, seed: int,
                n_startup_trials: int, pruner: PrunerConfig) -> optuna.Study:
-    """Create the study, or load it if the storage already holds one of that name."""
-    return optuna.create_study(
-        storage=storage,
-        study_name=name,
-        direction="minimize",
-        load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials),
-        pruner=make_pruner(pruner),
-    )
+    """Create the study, or load it if the storage already holds one of that name.
+
+    The sampler's seed is offset by the trials the study already holds: a resumed study then
+    draws new points (re-seeding with the bare seed would replay the first random trials),
+    and the same history still gives the same next trials.
+    """
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize",
+                                load_if_exists=True)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials),
+                                               n_startup_trials=n_startup_trials)
+    study.pruner = make_pruner(pruner)
+    return study
 
 
 def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:

@@ -98,3 +98,14 @@ def test_pruner_kinds(kind, expected):
     from pipeline.config import PrunerConfig
 
     assert isinstance(tuning.make_pruner(PrunerConfig(kind=kind, percentile=25.0)), expected)
+
+
+def test_resumed_study_draws_new_points_instead_of_replaying_the_first(setup, tmp_path):
+    fold_setup, cfg = setup
+    cfg = dataclasses.replace(cfg, tune=dataclasses.replace(cfg.tune, n_startup_trials=10))
+    objective = tuning.make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
+    tuning.run_study(open_(cfg, tmp_path), objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+    resumed = open_(cfg, tmp_path)
+    tuning.run_study(resumed, objective, n_trials=4, timeout_minutes=None, n_jobs=1)
+    params = [t.params for t in resumed.trials]
+    assert params[2] not in params[:2] and params[3] not in params[:2]
