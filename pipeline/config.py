@@ -85,6 +85,8 @@ class FeaturesConfig:
 
     fill_none: tuple[str, ...] = ()  # columns whose missing value means "none" (0 / "None")
     derived: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {col: coef}
+    products: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> [col, col]
+    indicators: dict[str, str] = field(default_factory=dict)  # name -> col (1 where col > 0)
     group_impute: dict[str, str] = field(default_factory=dict)  # column -> grouping column
     log1p_skew_threshold: float | None = None  # log1p of non-negative columns skewed past it
     numeric_impute: Literal["median", "mean"] = "median"

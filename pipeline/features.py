@@ -32,15 +32,21 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
     - ordinal columns become their position in the given order;
     - datetime columns become year, month, day of week and hour;
     - `derived` columns are linear combinations of numeric columns (total area, age, ...);
+    - `products` columns multiply numeric columns (quality x area), `indicators` are 1 where a
+      numeric column is above 0 (has a pool, has a second floor);
     - `group_impute` fills a numeric column with its median within a group (fitted).
     """
 
     def __init__(self, schema: Schema, fill_none: tuple[str, ...] = (),
                  derived: dict[str, dict[str, float]] | None = None,
-                 group_impute: dict[str, str] | None = None) -> None:
+                 group_impute: dict[str, str] | None = None,
+                 products: dict[str, tuple[str, ...]] | None = None,
+                 indicators: dict[str, str] | None = None) -> None:
         self.schema = schema
         self.fill_none = fill_none
         self.derived = derived
+        self.products = products
+        self.indicators = indicators
         self.group_impute = group_impute
 
     def fit(self, frame: pd.DataFrame, y: object = None) -> DomainFeatures:
@@ -61,6 +67,11 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
             out[column] = out[column].fillna(fill).fillna(overall)
         for name, terms in (self.derived or {}).items():
             out[name] = sum(coef * out[col] for col, coef in terms.items())
+        for name, factors in (self.products or {}).items():
+            out[name] = np.prod([out[col].to_numpy(dtype=np.float64) for col in factors], axis=0)
+        for name, column in (self.indicators or {}).items():
+            values = out[column].to_numpy(dtype=np.float64)
+            out[name] = np.where(np.isnan(values), np.nan, (values > 0).astype(np.float64))
         return out
 
     def _stateless(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +175,8 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
         ],
         sparse_threshold=0.0,
     )
-    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute))
+    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
+                            dict(cfg.products), dict(cfg.indicators))
     return Pipeline([("domain", domain), ("columns", columns)])
 
 
@@ -190,6 +202,8 @@ def validate_feature_config(schema: Schema, cfg: FeaturesConfig) -> None:
     named += [("features.group_impute", c) for c in cfg.group_impute]
     named += [("features.group_impute", g) for g in cfg.group_impute.values()]
     named += [(f"features.derived.{n}", c) for n, t in cfg.derived.items() for c in t]
+    named += [(f"features.products.{n}", c) for n, t in cfg.products.items() for c in t]
+    named += [(f"features.indicators.{n}", c) for n, c in cfg.indicators.items()]
     named += [("features.fit_exclude", c) for rule in cfg.fit_exclude for c in rule]
     for where, column in named:
         if column not in known:

@@ -143,3 +143,14 @@ def test_clipping_in_the_preprocessor_stops_extrapolation(typed):
     assert pre.transform(huge)[0, area] == pre.transform(biggest)[0, area]
     unclipped = fitted_on(frame, schema, FeaturesConfig(clip_to_fit_range=False))
     assert unclipped.transform(huge)[0, area] > unclipped.transform(biggest)[0, area]
+
+
+def test_products_and_indicators(typed):
+    frame, schema = typed
+    domain = DomainFeatures(schema, products={"QualArea": ("OverallQual", "GrLivArea")},
+                            indicators={"HasFrontage": "LotFrontage"}).fit(frame)
+    out = domain.transform(frame)
+    np.testing.assert_array_equal(out["QualArea"], frame["OverallQual"] * frame["GrLivArea"])
+    missing = frame["LotFrontage"].isna()
+    assert out.loc[~missing, "HasFrontage"].eq(1.0).all()
+    assert out.loc[missing, "HasFrontage"].isna().all()  # unknown stays unknown, then imputed
