@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,13 @@ from pipeline.config import DataConfig
 NUMERIC_BAD_CELL_SHARE = 0.01
 # Magnitudes beyond this overflow float32 arithmetic in the model.
 MAX_ABS_VALUE = 1e30
+# Text that is entirely ISO dates / date-times is inferred as a datetime column.
+ISO_DATETIME = (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+                r"(?:Z|[+-]\d{2}:?\d{2})?")
+# Schema report thresholds: an inferred text column this varied is flagged (one-hot width);
+# an inferred numeric column of whole numbers this few is listed (it may be a code).
+HIGH_CARDINALITY = 100
+FEW_DISTINCT = 10
 
 
 class DataError(ValueError):
@@ -39,16 +47,29 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Schema:
-    """The feature columns of a competition and the kind of each, as inferred or overridden."""
+    """The feature columns of a competition and the kind of each, as inferred or overridden.
+
+    Written to schema.json by the prepare stage, so a user can see what was decided and why.
+    """
 
     id_column: str
     target: str
     columns: dict[str, str]  # feature column -> numeric | categorical | ordinal | datetime
     ordinal_levels: dict[str, list[str]] = field(default_factory=dict)
     inferred: list[str] = field(default_factory=list)  # columns whose kind was not overridden
+    id_type: str = "integer"  # integer | text (kept verbatim)
+    log_target: bool = False
+    overridden: list[str] = field(default_factory=list)  # kinds set in data.column_types
+    dropped: list[str] = field(default_factory=list)  # data.drop_columns
+    warnings: list[str] = field(default_factory=list)  # columns worth a second look
 
     def of_kind(self, kind: str) -> list[str]:
         return [c for c, k in self.columns.items() if k == kind]
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        """Columns to read from a CSV as text, never as numbers (text ids like '0012')."""
+        return (self.id_column,) if self.id_type == "text" else ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -58,15 +79,18 @@ class Schema:
         return cls(**json.loads(text))
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read one CSV with clear errors for a missing, empty, undecodable or ragged file."""
+def read_csv(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read one CSV with clear errors for a missing, empty, undecodable or ragged file.
+
+    `text_columns` are read as text exactly as written (an id '0012' stays '0012').
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
     try:
-        frame = pd.read_csv(path, encoding="utf-8")
+        frame = pd.read_csv(path, encoding="utf-8", dtype={c: "str" for c in text_columns})
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise DataError(path, f"not valid UTF-8 (byte {exc.object[exc.start]:#04x})",
@@ -86,9 +110,15 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 def validate_train(frame: pd.DataFrame, cfg: DataConfig, path: str | Path) -> None:
     """Check the training frame: id and target columns, unique ids, a usable target."""
-    _require_columns(frame, [cfg.id_column, cfg.target, *cfg.drop_columns,
-                             *cfg.column_types], path)
-    _validate_ids(frame, cfg.id_column, path)
+    _require_columns(frame, [cfg.id_column, cfg.target], path)
+    for key, columns in (("data.drop_columns", cfg.drop_columns),
+                         ("data.column_types", cfg.column_types),
+                         ("data.ordinal_levels", cfg.ordinal_levels)):
+        for column in columns:
+            if column not in frame.columns:
+                raise DataError(path, f"{key} names this column but the file has no such column",
+                                column)
+    _validate_ids(frame, cfg.id_column, path, cfg.id_type != "text")
     target = frame[cfg.target]
     numeric = pd.to_numeric(target, errors="coerce")
     bad = numeric.isna() & target.notna()
@@ -126,27 +156,43 @@ def validate_test(frame: pd.DataFrame, train: pd.DataFrame, cfg: DataConfig,
         if extra:
             parts.append(f"not in the training file: {', '.join(map(repr, extra))}")
         raise DataError(path, "columns differ from the training file's: " + "; ".join(parts))
-    _validate_ids(frame, cfg.id_column, path)
+    _validate_ids(frame, cfg.id_column, path, cfg.id_type != "text")
 
 
 def infer_schema(train: pd.DataFrame, cfg: DataConfig) -> Schema:
-    """Decide the kind of every feature column: overrides first, then from the values."""
+    """Decide the kind of every feature column: overrides first, then from the values.
+
+    Numbers -> numeric; text that is all ISO dates (2016-03-01, 2016-03-01 14:00) -> datetime;
+    other text -> categorical. Columns worth a second look are noted in `warnings`.
+    """
     columns: dict[str, str] = {}
-    inferred = []
+    inferred, overridden = [], []
     for column in train.columns:
         if column in (cfg.id_column, cfg.target) or column in cfg.drop_columns:
             continue
         if column in cfg.column_types:
             columns[column] = cfg.column_types[column]
+            overridden.append(column)
             continue
         inferred.append(column)
-        columns[column] = "numeric" if _looks_numeric(train[column]) else "categorical"
+        values = train[column]
+        if _looks_numeric(values):
+            columns[column] = "numeric"
+        elif _looks_iso_datetime(values):
+            columns[column] = "datetime"
+        else:
+            columns[column] = "categorical"
     return Schema(
         id_column=cfg.id_column,
         target=cfg.target,
         columns=columns,
         ordinal_levels={c: list(v) for c, v in cfg.ordinal_levels.items() if c in columns},
         inferred=inferred,
+        id_type=resolve_id_type(train, None, cfg),
+        log_target=cfg.log_target,
+        overridden=overridden,
+        dropped=list(cfg.drop_columns),
+        warnings=_schema_warnings(train, cfg, columns, inferred),
     )
 
 
@@ -154,9 +200,12 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
     """Return the id, the feature columns typed per the schema, and the target if present.
 
     Numeric columns become float64 (so integer columns that can be missing stay valid);
-    a value that is not a finite number of sane size is an error naming its line.
+    a value that is not a finite number of sane size is an error naming its line, and so is
+    a date that does not parse or an ordinal level missing from its order.
     """
-    out = {schema.id_column: frame[schema.id_column].astype("int64")}
+    ids = frame[schema.id_column]
+    out = {schema.id_column: ids.astype("int64") if schema.id_type == "integer"
+           else ids.astype("str")}
     for column, kind in schema.columns.items():
         if column not in frame.columns:
             raise DataError(path, "required column is missing", column)
@@ -164,15 +213,11 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
         if kind == "numeric":
             out[column] = _to_float(values, column, path)
         elif kind == "datetime":
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-            bad = parsed.isna() & values.notna()
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DataError(path, f"not a date/time: {values.iloc[row]!r}", column,
-                                _line(row))
-            out[column] = parsed
+            out[column] = _to_datetime(values, column, path)
         else:
             out[column] = _to_text(values)
+            if kind == "ordinal":
+                _check_levels(out[column], schema.ordinal_levels[column], column, path)
     if schema.target in frame.columns:
         out[schema.target] = frame[schema.target].astype("float64")
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
@@ -180,9 +225,13 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
 
 def load_competition(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
     """Read, validate and type the train and test files; the one entry point stages use."""
-    train_raw = read_csv(cfg.train)
+    text_ids = (cfg.id_column,) if cfg.id_type != "integer" else ()
+    train_raw = read_csv(cfg.train, text_ids)
+    test_raw = read_csv(cfg.test, text_ids)
+    cfg = replace(cfg, id_type=resolve_id_type(train_raw, test_raw, cfg))
+    if cfg.id_type == "integer" and text_ids:  # auto found whole numbers: read them as numbers
+        train_raw, test_raw = (_ids_as_numbers(f, cfg.id_column) for f in (train_raw, test_raw))
     validate_train(train_raw, cfg, cfg.train)
-    test_raw = read_csv(cfg.test)
     validate_test(test_raw, train_raw, cfg, cfg.test)
     schema = infer_schema(train_raw, cfg)
     if not schema.columns:
@@ -193,13 +242,85 @@ def load_competition(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, Schem
     return train, test, schema
 
 
+def resolve_id_type(train: pd.DataFrame, test: pd.DataFrame | None, cfg: DataConfig) -> str:
+    """`data.id_type`, with auto decided from the ids: integer if all are whole numbers."""
+    if cfg.id_type != "auto":
+        return cfg.id_type
+    ids = [f[cfg.id_column] for f in (train, test) if f is not None and cfg.id_column in f]
+    if not ids:
+        return "integer"  # the missing column is reported by validation
+    text = pd.concat(ids).astype("str")
+    return "integer" if text.str.fullmatch(r"-?(0|[1-9]\d{0,17})").all() else "text"
+
+
 def describe_schema(schema: Schema) -> str:
-    """A short human report of what was inferred, for the CLI."""
+    """A human report of the data contract: what was inferred as what, what params set."""
     counts = {k: len(schema.of_kind(k)) for k in ("numeric", "categorical", "ordinal",
                                                   "datetime")}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    overridden = len(schema.columns) - len(schema.inferred)
-    return f"{len(schema.columns)} feature columns: {summary} ({overridden} set in params)"
+    scale = "log(target): the metric is RMSE of log values" if schema.log_target else \
+        "target as is: the metric is RMSE"
+    lines = [
+        f"{len(schema.columns)} feature columns: {summary} ({len(schema.overridden)} set in "
+        "params)",
+        f"id {schema.id_column!r} ({schema.id_type}); target {schema.target!r}, modelled as "
+        f"{scale}",
+    ]
+    for kind in ("numeric", "categorical", "datetime"):
+        names = [c for c in schema.inferred if schema.columns[c] == kind]
+        if names:
+            lines.append(f"inferred {kind} ({len(names)}): {_names(names)}")
+    if schema.overridden:
+        lines.append("set in data.column_types: " + _names(
+            [f"{c}={schema.columns[c]}" for c in schema.overridden]))
+    if schema.dropped:
+        lines.append(f"dropped (data.drop_columns): {_names(schema.dropped)}")
+    return "\n".join(lines)
+
+
+def _names(names: list[str], limit: int = 30) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, str],
+                     inferred: list[str]) -> list[str]:
+    """Inferred columns that may need a type override or a place in data.drop_columns."""
+    notes, few = [], []
+    n_rows = len(train)
+    for column in inferred:
+        values = train[column].dropna()
+        distinct = values.nunique()
+        if columns[column] == "categorical":
+            if distinct >= HIGH_CARDINALITY or (distinct > 20 and distinct > n_rows / 2):
+                notes.append(
+                    f"{column}: text with {distinct} distinct values in {n_rows} rows, one "
+                    "one-hot column each; if it is an identifier or free text, list it in "
+                    "data.drop_columns")
+            elif distinct and _looks_like_dates(values):
+                notes.append(
+                    f"{column}: text that parses as dates (e.g. {values.iloc[0]!r}); set "
+                    f"data.column_types.{column}: datetime to use it as one")
+        elif columns[column] == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").dropna()
+            whole = bool((numbers == np.floor(numbers)).all())
+            if whole and distinct == n_rows and n_rows >= 50:
+                notes.append(f"{column}: a distinct whole number on every row, like an "
+                                "identifier; if it is one, list it in data.drop_columns")
+            elif whole and 2 < distinct <= FEW_DISTINCT:
+                few.append(f"{column} ({distinct})")
+    if few:
+        notes.append(
+            f"whole-number columns with few distinct values, inferred numeric: {_names(few)}; "
+            "any that is a code rather than a quantity belongs in data.column_types as "
+            "categorical")
+    target = pd.to_numeric(train[cfg.target], errors="coerce").dropna()
+    if not cfg.log_target and len(target) > 2 and (target > 0).all() and \
+            float(target.skew()) > 2.0:
+        notes.append(f"{cfg.target}: the target is positive and strongly skewed "
+                        f"(skewness {float(target.skew()):.1f}); if the metric is on the log "
+                        "scale (RMSLE), set data.log_target: true")
+    return notes
 
 
 def _require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
@@ -208,21 +329,80 @@ def _require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) 
             raise DataError(path, "required column is missing", column)
 
 
-def _validate_ids(frame: pd.DataFrame, id_column: str, path: str | Path) -> None:
+def _validate_ids(frame: pd.DataFrame, id_column: str, path: str | Path,
+                  integer: bool = True) -> None:
     if id_column not in frame.columns:
         raise DataError(path, "id column is missing", id_column)
     ids = frame[id_column]
-    as_number = pd.to_numeric(ids, errors="coerce")
-    not_int = as_number.isna() | (as_number != np.floor(as_number))
-    if not_int.any():
-        row = int(np.flatnonzero(not_int)[0])
-        raise DataError(path, f"id is not an integer: {ids.iloc[row]!r}", id_column, _line(row))
+    if ids.isna().any():
+        row = int(np.flatnonzero(ids.isna())[0])
+        raise DataError(path, "id is missing", id_column, _line(row))
+    if integer:
+        as_number = pd.to_numeric(ids, errors="coerce")
+        not_int = as_number.isna() | (as_number != np.floor(as_number))
+        if not_int.any():
+            row = int(np.flatnonzero(not_int)[0])
+            raise DataError(path, f"id is not an integer: {ids.iloc[row]!r} (set "
+                            "data.id_type: text for ids that are not whole numbers)",
+                            id_column, _line(row))
     dup = ids.duplicated(keep="first")
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero(ids == ids.iloc[row])[0])
         raise DataError(path, f"duplicate id {ids.iloc[row]} (first seen on line "
                         f"{_line(first)})", id_column, _line(row))
+
+
+def _ids_as_numbers(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    if id_column not in frame.columns:
+        return frame
+    return frame.assign(**{id_column: pd.to_numeric(frame[id_column]).astype("int64")})
+
+
+def _looks_iso_datetime(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty or pd.api.types.is_numeric_dtype(present):
+        return False
+    return bool(present.astype("str").str.strip().str.fullmatch(ISO_DATETIME).all())
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    """Text in another date format (01/02/2015, May 3 2016) that pandas parses throughout."""
+    sample = pd.Series(values.astype("str").unique()[:200])
+    if not sample.str.contains(r"\d").all() or sample.str.len().min() < 6:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().all())
+
+
+def _to_datetime(values: pd.Series, column: str, path: str | Path) -> pd.Series:
+    """Dates and date-times as naive UTC timestamps; whole numbers such as 20160301 are read
+    as text first. A value that does not parse is an error naming its line."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        text = _to_text(values) if pd.api.types.is_numeric_dtype(values) else values
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(path, f"not a date/time: {values.iloc[row]!r}", column, _line(row))
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed
+
+
+def _check_levels(values: pd.Series, levels: list[str], column: str,
+                  path: str | Path) -> None:
+    unknown = values.notna() & ~values.isin(levels)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(path, f"{values.iloc[row]!r} is not one of data.ordinal_levels."
+                        f"{column}: {levels}", column, _line(row))
 
 
 def _looks_numeric(values: pd.Series) -> bool:

@@ -21,6 +21,9 @@ def test_round_trip_through_plain_dict():
     assert config_from_dict(to_dict(cfg)) == cfg
 
 
+DATA = {"id_column": "id", "target": "y"}
+
+
 @pytest.mark.parametrize("raw, message", [
     ({"modle": {}}, "unknown key modle"),
     ({"model": {"dropuot": 0.1}}, "unknown key model.dropuot"),
@@ -33,9 +36,9 @@ def test_round_trip_through_plain_dict():
     ({"tune": {"search_space": {"colour": {"low": 0, "high": 1}}}}, "not a model parameter"),
     ({"tune": {"search_space": {"lr": {"low": 0, "high": 1, "log": True}}}}, "log-scale"),
     ({"tune": {"pruner": {"kind": "sometimes"}}}, "tune.pruner.kind"),
-    ({"data": {"column_types": {"A": "text"}}}, "data.column_types.A"),
-    ({"data": {"column_types": {"A": "ordinal"}}}, "no order for it"),
-    ({"data": {"log_target": "yes"}}, "data.log_target: expected true/false"),
+    ({"data": {**DATA, "column_types": {"A": "text"}}}, "data.column_types.A"),
+    ({"data": {**DATA, "column_types": {"A": "ordinal"}}}, "no order for it"),
+    ({"data": {**DATA, "log_target": "yes"}}, "data.log_target: expected true/false"),
 ])
 def test_bad_values_are_rejected_with_the_key(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -55,7 +58,7 @@ def test_load_config_names_the_file(tmp_path: Path):
 
 
 def test_scientific_notation_strings_become_floats():
-    cfg = config_from_dict({"model": {"lr": "1e-3"}})
+    cfg = config_from_dict({"data": DATA, "model": {"lr": "1e-3"}})
     assert cfg.model.lr == pytest.approx(0.001)
 
 

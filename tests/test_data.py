@@ -11,9 +11,13 @@ from pipeline.data import (DataError, Schema, coerce, infer_schema, load_competi
 from .conftest import write_competition
 
 
+HOUSES = {"id_column": "Id", "target": "SalePrice", "log_target": True}
+
+
 def data_config(directory: Path, **kw) -> DataConfig:
     return DataConfig(train=str(directory / "train.csv"), test=str(directory / "test.csv"),
-                      sample_submission=str(directory / "sample_submission.csv"), **kw)
+                      sample_submission=str(directory / "sample_submission.csv"),
+                      **{**HOUSES, **kw})
 
 
 def load_with(tmp_path: Path, train: pd.DataFrame, test: pd.DataFrame, **kw):
@@ -81,12 +85,12 @@ def test_duplicate_id_in_test(tmp_path, houses):
         load_with(tmp_path, train, test)
 
 
-def test_non_integer_id(tmp_path, houses):
+def test_non_integer_id_when_ids_are_declared_integer(tmp_path, houses):
     train, test = houses
     train["Id"] = train["Id"].astype(str)
     train.loc[2, "Id"] = "abc"
     with pytest.raises(DataError, match=r"column 'Id', line 4: id is not an integer: 'abc'"):
-        load_with(tmp_path, train, test)
+        load_with(tmp_path, train, test, id_type="integer")
 
 
 def test_non_numeric_value_in_numeric_column(tmp_path, houses):
@@ -177,7 +181,8 @@ def test_non_utf8_bytes(tmp_path, houses):
 
 def test_overrides_beat_inference(houses):
     train, _ = houses
-    schema = infer_schema(train, DataConfig(column_types={"OverallQual": "categorical"},
+    schema = infer_schema(train, DataConfig(**HOUSES,
+                                            column_types={"OverallQual": "categorical"},
                                             drop_columns=("YrSold",)))
     assert schema.columns["OverallQual"] == "categorical"
     assert "YrSold" not in schema.columns and "Id" not in schema.columns
@@ -194,6 +199,6 @@ def test_numeric_category_labels_match_between_int_and_float_files():
 
 def test_validators_accept_good_frames(houses):
     train, test = houses
-    cfg = DataConfig()
+    cfg = DataConfig(**HOUSES)
     validate_train(train, cfg, "train.csv")
     validate_test(test, train, cfg, "test.csv")

@@ -15,7 +15,8 @@ from pipeline.features import (
 
 from .conftest import make_houses
 
-DATA = DataConfig(column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
+DATA = DataConfig(id_column="Id", target="SalePrice",
+                  column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
                   ordinal_levels={"ExterQual": ("Po", "Fa", "TA", "Gd", "Ex"),
                                   "PoolQC": ("None", "Fa", "TA", "Gd", "Ex")})
 FEATURES = FeaturesConfig(fill_none=("PoolQC",), derived={"Age": {"YrSold": 1, "YearBuilt": -1}},
