@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from pipeline.config import DataConfig
 
@@ -62,6 +63,9 @@ class Schema:
     overridden: list[str] = field(default_factory=list)  # kinds set in data.column_types
     dropped: list[str] = field(default_factory=list)  # data.drop_columns
     warnings: list[str] = field(default_factory=list)  # columns worth a second look
+    # datetime column -> the one strptime format (or ISO8601) that reads it in both files;
+    # "mixed" when no single format fits and each value is parsed on its own
+    datetime_formats: dict[str, str] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> list[str]:
         return [c for c, k in self.columns.items() if k == kind]
@@ -159,11 +163,14 @@ def validate_test(frame: pd.DataFrame, train: pd.DataFrame, cfg: DataConfig,
     _validate_ids(frame, cfg.id_column, path, cfg.id_type != "text")
 
 
-def infer_schema(train: pd.DataFrame, cfg: DataConfig) -> Schema:
+def infer_schema(train: pd.DataFrame, cfg: DataConfig,
+                 test: pd.DataFrame | None = None) -> Schema:
     """Decide the kind of every feature column: overrides first, then from the values.
 
     Numbers -> numeric; text that is all ISO dates (2016-03-01, 2016-03-01 14:00) -> datetime;
-    other text -> categorical. Columns worth a second look are noted in `warnings`.
+    other text -> categorical. Each datetime column gets one format that reads all its values
+    in train (and test, when given), so 02.04.2017 means the same day in both files. Columns
+    worth a second look are noted in `warnings`.
     """
     columns: dict[str, str] = {}
     inferred, overridden = [], []
@@ -182,6 +189,15 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig) -> Schema:
             columns[column] = "datetime"
         else:
             columns[column] = "categorical"
+    notes = _schema_warnings(train, cfg, columns, inferred)
+    formats = {}
+    for column in [c for c, kind in columns.items() if kind == "datetime"]:
+        values = pd.concat([f[column] for f in (train, test) if f is not None and column in f])
+        formats[column] = date_format(values) or "mixed"
+        if formats[column] == "mixed":
+            notes.append(f"{column}: no single date format reads every value, so each is "
+                         "parsed on its own; an ambiguous date such as 02/04/2017 may be read "
+                         "differently from row to row")
     return Schema(
         id_column=cfg.id_column,
         target=cfg.target,
@@ -192,7 +208,8 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig) -> Schema:
         log_target=cfg.log_target,
         overridden=overridden,
         dropped=list(cfg.drop_columns),
-        warnings=_schema_warnings(train, cfg, columns, inferred),
+        warnings=notes,
+        datetime_formats=formats,
     )
 
 
@@ -213,7 +230,8 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
         if kind == "numeric":
             out[column] = _to_float(values, column, path)
         elif kind == "datetime":
-            out[column] = _to_datetime(values, column, path)
+            fmt = schema.datetime_formats.get(column) or date_format(values) or "mixed"
+            out[column] = _to_datetime(values, column, path, fmt)
         else:
             out[column] = _to_text(values)
             if kind == "ordinal":
@@ -233,7 +251,7 @@ def load_competition(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, Schem
         train_raw, test_raw = (_ids_as_numbers(f, cfg.id_column) for f in (train_raw, test_raw))
     validate_train(train_raw, cfg, cfg.train)
     validate_test(test_raw, train_raw, cfg, cfg.test)
-    schema = infer_schema(train_raw, cfg)
+    schema = infer_schema(train_raw, cfg, test_raw)
     if not schema.columns:
         raise DataError(cfg.train, "no feature columns left after dropping id, target and "
                         "data.drop_columns")
@@ -292,15 +310,15 @@ def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, st
         values = train[column].dropna()
         distinct = values.nunique()
         if columns[column] == "categorical":
-            if distinct >= HIGH_CARDINALITY or (distinct > 20 and distinct > n_rows / 2):
+            if distinct and date_format(values) is not None:
+                notes.append(
+                    f"{column}: text that reads as dates (e.g. {values.iloc[0]!r}); set "
+                    f"data.column_types.{column}: datetime to use it as one")
+            elif distinct >= HIGH_CARDINALITY or (distinct > 20 and distinct > n_rows / 2):
                 notes.append(
                     f"{column}: text with {distinct} distinct values in {n_rows} rows, one "
                     "one-hot column each; if it is an identifier or free text, list it in "
                     "data.drop_columns")
-            elif distinct and _looks_like_dates(values):
-                notes.append(
-                    f"{column}: text that parses as dates (e.g. {values.iloc[0]!r}); set "
-                    f"data.column_types.{column}: datetime to use it as one")
         elif columns[column] == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").dropna()
             whole = bool((numbers == np.floor(numbers)).all())
@@ -366,31 +384,56 @@ def _looks_iso_datetime(values: pd.Series) -> bool:
     return bool(present.astype("str").str.strip().str.fullmatch(ISO_DATETIME).all())
 
 
-def _looks_like_dates(values: pd.Series) -> bool:
-    """Text in another date format (01/02/2015, May 3 2016) that pandas parses throughout."""
-    sample = pd.Series(values.astype("str").unique()[:200])
+def date_format(values: pd.Series) -> str | None:
+    """The one format that reads every value of a date column: ISO 8601, else the format of
+    its first value read month-first, else day-first; None if no single format fits."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "ISO8601"
+    text = _date_text(values).dropna()
+    if text.empty:
+        return "ISO8601"
+    sample = pd.Series(text.unique()[:1000])
     if not sample.str.contains(r"\d").all() or sample.str.len().min() < 6:
-        return False
+        return None  # not dates: codes, words
+    first = str(sample.iloc[0])
+    candidates = ["ISO8601"]
+    for dayfirst in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            candidates.append(guess_datetime_format(first, dayfirst=dayfirst))
+    for fmt in dict.fromkeys(c for c in candidates if c):
+        if _parse_dates(sample, fmt).notna().all() and _parse_dates(text, fmt).notna().all():
+            return fmt
+    return None
+
+
+def _date_text(values: pd.Series) -> pd.Series:
+    """Date values as text; whole numbers such as 20160301 lose any '.0'."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return _to_text(values)
+    return values.astype("str").where(values.notna())
+
+
+def _parse_dates(text: pd.Series, fmt: str) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return bool(parsed.notna().all())
+        return pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
 
 
-def _to_datetime(values: pd.Series, column: str, path: str | Path) -> pd.Series:
-    """Dates and date-times as naive UTC timestamps; whole numbers such as 20160301 are read
-    as text first. A value that does not parse is an error naming its line."""
+def _to_datetime(values: pd.Series, column: str, path: str | Path, fmt: str) -> pd.Series:
+    """Dates and date-times in one format as naive UTC timestamps. A value that does not
+    parse is an error naming its line."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
-        text = _to_text(values) if pd.api.types.is_numeric_dtype(values) else values
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        parsed = _parse_dates(_date_text(values), fmt)
         bad = parsed.isna() & values.notna()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(path, f"not a date/time: {values.iloc[row]!r}", column, _line(row))
+            expected = "" if fmt == "mixed" else f" (expected format {fmt}, as in the rest " \
+                "of the column)"
+            raise DataError(path, f"not a date/time: {values.iloc[row]!r}{expected}", column,
+                            _line(row))
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_convert(None)
     return parsed

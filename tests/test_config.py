@@ -67,3 +67,44 @@ def test_with_overrides_validates():
     assert with_overrides(model, {"width": 32}).width == 32
     with pytest.raises(ConfigError, match="model.dropout"):
         with_overrides(model, {"dropout": 2.0})
+
+
+# --- the data contract ------------------------------------------------------------------------
+
+def test_id_and_target_are_required():
+    with pytest.raises(ConfigError, match="missing required key data$"):
+        config_from_dict({"cv": {"n_folds": 3}})
+    with pytest.raises(ConfigError, match="missing required key data.target"):
+        config_from_dict({"data": {"id_column": "id"}})
+
+
+def test_no_default_names_a_competition():
+    cfg = config_from_dict({"data": DATA})
+    assert cfg.data.sample_submission is None and cfg.data.log_target is False
+    assert cfg.data.id_type == "auto"
+    # the MLflow experiment and the Optuna study are named after the target by default
+    assert cfg.tracking.experiment == "y" and cfg.tune.study_name == "y-mlp"
+    named = config_from_dict({"data": DATA, "tracking": {"experiment": "bikes"}})
+    assert named.tune.study_name == "bikes-mlp"
+    assert config_from_dict(to_dict(named)) == named
+
+
+def test_repository_params_keep_house_prices_names():
+    cfg = load_config(REPO / "params.yaml")
+    assert (cfg.data.id_column, cfg.data.target, cfg.data.id_type) == ("Id", "SalePrice",
+                                                                       "integer")
+    assert cfg.tracking.experiment == "house-prices" and cfg.tune.study_name == "mlp"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"drop_columns": ["y"]}, "data.drop_columns names 'y', the id or target column"),
+    ({"column_types": {"id": "numeric"}}, "data.column_types names 'id'"),
+    ({"drop_columns": ["a"], "column_types": {"a": "numeric"}}, "both name 'a'"),
+    ({"drop_columns": ["a", "a"]}, "names 'a' twice"),
+    ({"id_type": "uuid"}, "data.id_type: 'uuid' is not one of auto, integer, text"),
+    ({"target": ""}, "data.target must name a column"),
+    ({"column_types": {"g": "ordinal"}, "ordinal_levels": {"g": ["lo", "lo"]}}, "distinct"),
+])
+def test_bad_data_contracts_are_rejected(data, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"data": {**DATA, **data}})
