@@ -147,16 +147,20 @@ def validate_train(frame: pd.DataFrame, cfg: DataConfig, path: str | Path) -> No
 
 def validate_test(frame: pd.DataFrame, train: pd.DataFrame, cfg: DataConfig,
                   path: str | Path) -> None:
-    """Check the test frame has the training columns (minus the target) and unique ids."""
+    """Check the test frame has the training columns (minus the target) and unique ids.
+
+    Columns in data.drop_columns may be missing from it (train-only columns are often leaks).
+    """
     if cfg.target in frame.columns:
         raise DataError(path, "the test file must not contain the target column", cfg.target)
-    expected = [c for c in train.columns if c != cfg.target]
+    expected = [c for c in train.columns if c != cfg.target and c not in cfg.drop_columns]
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in train.columns]
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(map(repr, missing))}")
+            parts.append(f"missing {', '.join(map(repr, missing))} (list training-only "
+                         "columns in data.drop_columns)")
         if extra:
             parts.append(f"not in the training file: {', '.join(map(repr, extra))}")
         raise DataError(path, "columns differ from the training file's: " + "; ".join(parts))

@@ -141,8 +141,17 @@ def test_test_columns_differ(tmp_path, houses):
     train, test = houses
     bad = test.drop(columns="MSZoning").assign(Extra=1)
     with pytest.raises(DataError, match=r"test\.csv: columns differ from the training file's: "
-                                        r"missing 'MSZoning'; not in the training file: 'Extra'"):
+                                        r"missing 'MSZoning' \(list training-only columns in "
+                                        r"data.drop_columns\); not in the training file: "
+                                        r"'Extra'"):
         load_with(tmp_path, train, bad)
+
+
+def test_dropped_columns_may_be_missing_from_the_test_file(tmp_path, houses):
+    train, test = houses
+    leak = train.assign(PriceBand=(train["SalePrice"] > 2e5).astype(int))  # only in train
+    frame, typed_test, schema = load_with(tmp_path, leak, test, drop_columns=("PriceBand",))
+    assert "PriceBand" not in schema.columns and len(typed_test) == len(test)
 
 
 def test_target_in_test(tmp_path, houses):
