@@ -47,7 +47,9 @@ class DataConfig:
     # integer: ids must be whole numbers; text: any unique strings (hashes, codes with leading
     # zeros), kept verbatim; auto: integer if every id in both files is one, else text
     id_type: Literal["auto", "integer", "text"] = "auto"
-    log_target: bool = False  # model log(target); the metric is then RMSE of log(target)
+    # true: model log(target), the metric is RMSE of logs (House Prices); log1p: model
+    # log(1 + target), the metric is RMSLE and the target may be 0; false: plain RMSE
+    log_target: bool | Literal["log1p"] = False
     drop_columns: tuple[str, ...] = ()
     column_types: dict[str, str] = field(default_factory=dict)
     ordinal_levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -335,6 +337,14 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def _describe(hint: Any) -> str:
+    """A setting type as a user reads it, for error messages."""
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(map(str, typing.get_args(hint)))
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where.rstrip('.') or 'top level'}: expected a mapping, got {raw!r}")
@@ -363,7 +373,18 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, where)
+        for option in inner[:-1]:  # the first type that takes the value
+            try:
+                return _convert(option, value, where)
+            except ConfigError:
+                pass
+        try:
+            return _convert(inner[-1], value, where)
+        except ConfigError as exc:
+            if len(inner) == 1:
+                raise
+            expected = " or ".join(_describe(option) for option in inner)
+            raise ConfigError(f"{where}: expected {expected}, got {value!r}") from exc
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where + ".")
     if origin is Literal:

@@ -59,7 +59,7 @@ class Schema:
     ordinal_levels: dict[str, list[str]] = field(default_factory=dict)
     inferred: list[str] = field(default_factory=list)  # columns whose kind was not overridden
     id_type: str = "integer"  # integer | text (kept verbatim)
-    log_target: bool = False
+    log_target: bool | str = False  # true, false or "log1p"
     overridden: list[str] = field(default_factory=list)  # kinds set in data.column_types
     dropped: list[str] = field(default_factory=list)  # data.drop_columns
     warnings: list[str] = field(default_factory=list)  # columns worth a second look
@@ -138,7 +138,12 @@ def validate_train(frame: pd.DataFrame, cfg: DataConfig, path: str | Path) -> No
         row = int(np.flatnonzero(~np.isfinite(numeric))[0])
         raise DataError(path, f"target is not finite: {numeric.iloc[row]}", cfg.target,
                         _line(row))
-    if cfg.log_target and (numeric <= 0).any():
+    if cfg.log_target == "log1p" and (numeric < 0).any():
+        row = int(np.flatnonzero(numeric < 0)[0])
+        raise DataError(path, f"target must be >= 0 for log_target: log1p (RMSLE), got "
+                        f"{numeric.iloc[row]} (id {frame[cfg.id_column].iloc[row]})",
+                        cfg.target, _line(row))
+    if cfg.log_target is True and (numeric <= 0).any():
         row = int(np.flatnonzero(numeric <= 0)[0])
         raise DataError(path, f"target must be positive for a log-scale model, got "
                         f"{numeric.iloc[row]} (id {frame[cfg.id_column].iloc[row]})",
@@ -280,8 +285,9 @@ def describe_schema(schema: Schema) -> str:
     counts = {k: len(schema.of_kind(k)) for k in ("numeric", "categorical", "ordinal",
                                                   "datetime")}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    scale = "log(target): the metric is RMSE of log values" if schema.log_target else \
-        "target as is: the metric is RMSE"
+    scale = {True: "log(target): the metric is RMSE of log values",
+             "log1p": "log(1 + target): the metric is RMSLE",
+             False: "target as is: the metric is RMSE"}[schema.log_target]
     lines = [
         f"{len(schema.columns)} feature columns: {summary} ({len(schema.overridden)} set in "
         "params)",
@@ -328,7 +334,7 @@ def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, st
             whole = bool((numbers == np.floor(numbers)).all())
             if whole and distinct == n_rows and n_rows >= 50:
                 notes.append(f"{column}: a distinct whole number on every row, like an "
-                                "identifier; if it is one, list it in data.drop_columns")
+                             "identifier; if it is one, list it in data.drop_columns")
             elif whole and 2 < distinct <= FEW_DISTINCT:
                 few.append(f"{column} ({distinct})")
     if few:
@@ -337,11 +343,11 @@ def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, st
             "any that is a code rather than a quantity belongs in data.column_types as "
             "categorical")
     target = pd.to_numeric(train[cfg.target], errors="coerce").dropna()
-    if not cfg.log_target and len(target) > 2 and (target > 0).all() and \
+    if not cfg.log_target and len(target) > 2 and (target >= 0).all() and \
             float(target.skew()) > 2.0:
-        notes.append(f"{cfg.target}: the target is positive and strongly skewed "
-                        f"(skewness {float(target.skew()):.1f}); if the metric is on the log "
-                        "scale (RMSLE), set data.log_target: true")
+        notes.append(f"{cfg.target}: the target is non-negative and strongly skewed "
+                     f"(skewness {float(target.skew()):.1f}); if the metric is on the log "
+                     "scale, set data.log_target: log1p for RMSLE (or true for RMSE of logs)")
     return notes
 
 

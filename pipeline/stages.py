@@ -270,8 +270,9 @@ def predict(cfg: Config, model_path: Path, out_path: Path) -> pd.DataFrame:
     sample = (read_csv(cfg.data.sample_submission, schema.text_columns)
               if cfg.data.sample_submission else None)
     validate_submission(submission, raw_test[schema.id_column], sample,
-                        positive=cfg.data.log_target,
-                        sample_path=cfg.data.sample_submission or "")
+                        positive=cfg.data.log_target is True,
+                        sample_path=cfg.data.sample_submission or "",
+                        non_negative=cfg.data.log_target == "log1p")
     write_submission(out_path, submission)
     log.info("wrote %s: %d rows", out_path, len(submission))
     return submission

@@ -102,9 +102,15 @@ def test_repository_params_keep_house_prices_names():
     ({"drop_columns": ["a"], "column_types": {"a": "numeric"}}, "both name 'a'"),
     ({"drop_columns": ["a", "a"]}, "names 'a' twice"),
     ({"id_type": "uuid"}, "data.id_type: 'uuid' is not one of auto, integer, text"),
+    ({"log_target": "log2"}, "data.log_target: expected true/false or log1p, got 'log2'"),
     ({"target": ""}, "data.target must name a column"),
     ({"column_types": {"g": "ordinal"}, "ordinal_levels": {"g": ["lo", "lo"]}}, "distinct"),
 ])
 def test_bad_data_contracts_are_rejected(data, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"data": {**DATA, **data}})
+
+
+def test_log_target_takes_true_false_or_log1p():
+    for value in (True, False, "log1p"):
+        assert config_from_dict({"data": {**DATA, "log_target": value}}).data.log_target == value

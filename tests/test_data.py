@@ -354,7 +354,7 @@ def test_skewed_target_without_log_gets_a_note(houses):
     train, _ = houses
     train = train.assign(SalePrice=np.exp(np.random.default_rng(0).normal(11, 1.5, len(train))))
     skewed = infer_schema(train, DataConfig(**{**HOUSES, "log_target": False}))
-    assert any("set data.log_target: true" in w for w in skewed.warnings)
+    assert any("set data.log_target: log1p for RMSLE" in w for w in skewed.warnings)
     assert not any("log_target" in w for w in infer_schema(train, DataConfig(**HOUSES)).warnings)
 
 
@@ -378,3 +378,14 @@ def test_a_date_column_no_single_format_reads_is_flagged(houses):
     assert any(w.startswith("Listed: no single date format") for w in schema.warnings)
     typed = coerce(train, schema, "train.csv")
     assert typed["Listed"].iloc[0] == pd.Timestamp("2016-05-03")
+
+
+def test_log1p_target_may_be_zero_but_not_negative(tmp_path, houses):
+    train, test = houses
+    train.loc[9, "SalePrice"] = 0.0
+    frame, _, schema = load_with(tmp_path, train, test, log_target="log1p")
+    assert frame.loc[9, "SalePrice"] == 0.0
+    assert "modelled as log(1 + target): the metric is RMSLE" in describe_schema(schema)
+    train.loc[9, "SalePrice"] = -2.0
+    with pytest.raises(DataError, match=r"line 11: target must be >= 0 for log_target: log1p"):
+        load_with(tmp_path, train, test, log_target="log1p")
