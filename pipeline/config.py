@@ -62,8 +62,12 @@ class DataConfig:
                              ("column_types", self.column_types),
                              ("ordinal_levels", self.ordinal_levels)):
             for column in (self.id_column, self.target):
-                if column in columns:
+                if column in columns and (key, column) != ("column_types", self.id_column):
                     raise ConfigError(f"data.{key} names {column!r}, the id or target column")
+        # an id that carries information (a timestamp, as in Bike Sharing) can also be a feature
+        if self.column_types.get(self.id_column, "numeric") not in ("numeric", "datetime"):
+            raise ConfigError(f"data.column_types.{self.id_column}: the id column can be used as "
+                              "a numeric or datetime feature only")
         for column in self.drop_columns:
             if column in self.column_types:
                 raise ConfigError(f"data.drop_columns and data.column_types both name {column!r}")

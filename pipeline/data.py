@@ -184,7 +184,8 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig,
     columns: dict[str, str] = {}
     inferred, overridden = [], []
     for column in train.columns:
-        if column in (cfg.id_column, cfg.target) or column in cfg.drop_columns:
+        if column == cfg.target or column in cfg.drop_columns or \
+                (column == cfg.id_column and column not in cfg.column_types):
             continue
         if column in cfg.column_types:
             columns[column] = cfg.column_types[column]
@@ -227,27 +228,36 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
 
     Numeric columns become float64 (so integer columns that can be missing stay valid);
     a value that is not a finite number of sane size is an error naming its line, and so is
-    a date that does not parse or an ordinal level missing from its order.
+    a date that does not parse or an ordinal level missing from its order. An id column that
+    is also a feature keeps its verbatim ids here; `typed_column` gives its feature values.
     """
     ids = frame[schema.id_column]
     out = {schema.id_column: ids.astype("int64") if schema.id_type == "integer"
            else ids.astype("str")}
-    for column, kind in schema.columns.items():
+    for column in schema.columns:
         if column not in frame.columns:
             raise DataError(path, "required column is missing", column)
-        values = frame[column]
-        if kind == "numeric":
-            out[column] = _to_float(values, column, path)
-        elif kind == "datetime":
-            fmt = schema.datetime_formats.get(column) or date_format(values) or "mixed"
-            out[column] = _to_datetime(values, column, path, fmt)
-        else:
-            out[column] = _to_text(values)
-            if kind == "ordinal":
-                _check_levels(out[column], schema.ordinal_levels[column], column, path)
+        typed = typed_column(frame[column], schema, column, path)
+        if column != schema.id_column:
+            out[column] = typed
     if schema.target in frame.columns:
         out[schema.target] = frame[schema.target].astype("float64")
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def typed_column(values: pd.Series, schema: Schema, column: str,
+                 path: str | Path = "input frame") -> pd.Series:
+    """One feature column typed per its kind in the schema; bad values name their line."""
+    kind = schema.columns[column]
+    if kind == "numeric":
+        return _to_float(values, column, path)
+    if kind == "datetime":
+        fmt = schema.datetime_formats.get(column) or date_format(values) or "mixed"
+        return _to_datetime(values, column, path, fmt)
+    text = _to_text(values)
+    if kind == "ordinal":
+        _check_levels(text, schema.ordinal_levels[column], column, path)
+    return text
 
 
 def load_competition(cfg: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:

@@ -18,7 +18,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
-from pipeline.data import Schema
+from pipeline.data import Schema, typed_column
 
 NONE_LABEL = "None"
 # What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
@@ -78,6 +78,9 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
     def _stateless(self, frame: pd.DataFrame) -> pd.DataFrame:
         schema = self.schema
         out = frame[list(schema.columns)].copy()
+        if schema.id_column in schema.columns:  # the id doubles as a feature (a timestamp)
+            out[schema.id_column] = typed_column(out[schema.id_column], schema,
+                                                 schema.id_column)
         for column in self.fill_none:
             if schema.columns[column] == "numeric":
                 out[column] = out[column].fillna(0.0)

@@ -98,7 +98,8 @@ def test_repository_params_keep_house_prices_names():
 
 @pytest.mark.parametrize("data, message", [
     ({"drop_columns": ["y"]}, "data.drop_columns names 'y', the id or target column"),
-    ({"column_types": {"id": "numeric"}}, "data.column_types names 'id'"),
+    ({"column_types": {"id": "categorical"}}, "the id column can be used as a numeric or"),
+    ({"ordinal_levels": {"id": ["a"]}}, "data.ordinal_levels names 'id'"),
     ({"drop_columns": ["a"], "column_types": {"a": "numeric"}}, "both name 'a'"),
     ({"drop_columns": ["a", "a"]}, "names 'a' twice"),
     ({"id_type": "uuid"}, "data.id_type: 'uuid' is not one of auto, integer, text"),

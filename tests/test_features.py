@@ -191,3 +191,20 @@ def test_datetime_columns_through_the_whole_preprocessor():
     assert np.isfinite(x).all()  # missing dates are imputed like any missing number
     names = pre.named_steps["columns"].get_feature_names_out()
     assert "numeric__When_elapsed_days" in names and "numeric__Day_month" in names
+
+
+def test_an_id_column_can_double_as_a_datetime_feature():
+    # Bike Sharing: the hour identifies a row and is the strongest predictor
+    hours = pd.date_range("2011-01-01", periods=48, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    raw = pd.DataFrame({"datetime": hours, "temp": np.arange(48.0), "count": np.arange(48)})
+    cfg = DataConfig(id_column="datetime", target="count", log_target="log1p",
+                     column_types={"datetime": "datetime"})
+    schema = infer_schema(raw, cfg)
+    assert schema.id_type == "text" and schema.columns["datetime"] == "datetime"
+    typed = coerce(raw, schema, "train.csv")
+    assert typed["datetime"].tolist() == list(hours)  # the id itself stays verbatim
+    pre = build_preprocessor(schema, FeaturesConfig()).fit(typed)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    assert "numeric__datetime_hour" in names and "numeric__temp" in names
+    hour = pre.named_steps["domain"].transform(typed)["datetime_hour"]
+    np.testing.assert_array_equal(hour, np.arange(48) % 24)
