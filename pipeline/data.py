@@ -295,14 +295,13 @@ def describe_schema(schema: Schema) -> str:
     counts = {k: len(schema.of_kind(k)) for k in ("numeric", "categorical", "ordinal",
                                                   "datetime")}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    scale = {True: "log(target): the metric is RMSE of log values",
-             "log1p": "log(1 + target): the metric is RMSLE",
-             False: "target as is: the metric is RMSE"}[schema.log_target]
+    scale = {True: "modelled as log(target): the metric is RMSE of log(target)",
+             "log1p": "modelled as log(1 + target): the metric is RMSLE",
+             False: "modelled as is: the metric is RMSE"}[schema.log_target]
     lines = [
         f"{len(schema.columns)} feature columns: {summary} ({len(schema.overridden)} set in "
         "params)",
-        f"id {schema.id_column!r} ({schema.id_type}); target {schema.target!r}, modelled as "
-        f"{scale}",
+        f"id {schema.id_column!r} ({schema.id_type} ids); target {schema.target!r}, {scale}",
     ]
     for kind in ("numeric", "categorical", "datetime"):
         names = [c for c in schema.inferred if schema.columns[c] == kind]
