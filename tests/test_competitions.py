@@ -164,7 +164,7 @@ def wide(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def dated(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+def dated(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame, subprocess.CompletedProcess]:
     train = make_dated(2_000, seed=3)
     test = make_dated(600, seed=4, first_id=2_000).drop(columns="delta")
     data = {"train": "data/raw/train.csv", "test": "data/raw/test.csv",
