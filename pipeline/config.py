@@ -32,21 +32,50 @@ class BaseConfig:
     threads: int = 0  # torch threads per process; 0 = all cores
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    """Where the competition files are and what their columns mean."""
+    """The data contract: where the competition files are and what their columns mean.
+
+    Nothing here defaults to one competition: the id and target columns are required.
+    """
 
     train: str = "data/raw/train.csv"
     test: str = "data/raw/test.csv"
-    sample_submission: str | None = "data/raw/sample_submission.csv"
-    id_column: str = "Id"
-    target: str = "SalePrice"
-    log_target: bool = True
+    sample_submission: str | None = None  # checked against when given; null: no sample file
+    id_column: str  # one value per row, echoed verbatim in the submission
+    target: str  # the column to predict; the submission's value column
+    # integer: ids must be whole numbers; text: any unique strings (hashes, codes with leading
+    # zeros), kept verbatim; auto: integer if every id in both files is one, else text
+    id_type: Literal["auto", "integer", "text"] = "auto"
+    # true: model log(target), the metric is RMSE of logs (House Prices); log1p: model
+    # log(1 + target), the metric is RMSLE and the target may be 0; false: plain RMSE
+    log_target: bool | Literal["log1p"] = False
     drop_columns: tuple[str, ...] = ()
     column_types: dict[str, str] = field(default_factory=dict)
     ordinal_levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("id_column", "target"):
+            if not getattr(self, name):
+                raise ConfigError(f"data.{name} must name a column")
+        for key, columns in (("drop_columns", self.drop_columns),
+                             ("column_types", self.column_types),
+                             ("ordinal_levels", self.ordinal_levels)):
+            for column in (self.id_column, self.target):
+                if column in columns and (key, column) != ("column_types", self.id_column):
+                    raise ConfigError(f"data.{key} names {column!r}, the id or target column")
+        # an id that carries information (a timestamp, as in Bike Sharing) can also be a feature
+        if self.column_types.get(self.id_column, "numeric") not in ("numeric", "datetime"):
+            raise ConfigError(f"data.column_types.{self.id_column}: the id column can be used as "
+                              "a numeric or datetime feature only")
+        for column in self.drop_columns:
+            if column in self.column_types:
+                raise ConfigError(f"data.drop_columns and data.column_types both name {column!r}")
+            if self.drop_columns.count(column) > 1:
+                raise ConfigError(f"data.drop_columns names {column!r} twice")
+        for column, levels in self.ordinal_levels.items():
+            if len(set(levels)) != len(levels) or not levels:
+                raise ConfigError(f"data.ordinal_levels.{column} must list distinct levels")
         for column, kind in self.column_types.items():
             if kind not in COLUMN_TYPES:
                 raise ConfigError(
@@ -225,7 +254,7 @@ class TuneConfig:
     n_startup_trials: int = 10  # random trials before the TPE sampler starts modelling
     objective_rows: Literal["all", "fit"] = "all"  # score all rows, or those not fit_excluded
     storage: str | None = None  # Optuna storage URL; default: SQLite file under the stage's dir
-    study_name: str = "mlp"
+    study_name: str | None = None  # null: "<tracking.experiment>-mlp"; a hash is appended
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     search_space: dict[str, SearchDimension] = field(default_factory=dict)
 
@@ -248,15 +277,15 @@ class TrackingConfig:
     """MLflow."""
 
     uri: str | None = None  # default sqlite:///mlflow.db; MLFLOW_TRACKING_URI overrides
-    experiment: str = "house-prices"
+    experiment: str | None = None  # null: named after data.target
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
-    """The whole of params.yaml."""
+    """The whole of params.yaml. Only `data` (its id and target columns) is required."""
 
     base: BaseConfig = field(default_factory=BaseConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     cv: CVConfig = field(default_factory=CVConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -264,6 +293,17 @@ class Config:
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        # Names that default from other params: the MLflow experiment from the target, the
+        # Optuna study from the experiment, so two competitions never share either by accident.
+        tracking, tune = self.tracking, self.tune
+        if tracking.experiment is None:
+            tracking = dataclasses.replace(tracking, experiment=self.data.target)
+            object.__setattr__(self, "tracking", tracking)
+        if tune.study_name is None:
+            object.__setattr__(self, "tune", dataclasses.replace(
+                tune, study_name=f"{tracking.experiment}-mlp"))
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:
@@ -303,6 +343,14 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def _describe(hint: Any) -> str:
+    """A setting type as a user reads it, for error messages."""
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(map(str, typing.get_args(hint)))
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where.rstrip('.') or 'top level'}: expected a mapping, got {raw!r}")
@@ -314,6 +362,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             f"unknown key {where}{unknown[0]} (known keys here: {', '.join(sorted(names))})"
         )
     kwargs = {name: _convert(hints[name], value, f"{where}{name}") for name, value in raw.items()}
+    required = [f.name for f in dataclasses.fields(cls) if f.name not in raw
+                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if required:
+        raise ConfigError(f"missing required key {where}{required[0]}")
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
@@ -327,7 +379,18 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, where)
+        for option in inner[:-1]:  # the first type that takes the value
+            try:
+                return _convert(option, value, where)
+            except ConfigError:
+                pass
+        try:
+            return _convert(inner[-1], value, where)
+        except ConfigError as exc:
+            if len(inner) == 1:
+                raise
+            expected = " or ".join(_describe(option) for option in inner)
+            raise ConfigError(f"{where}: expected {expected}, got {value!r}") from exc
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where + ".")
     if origin is Literal:

@@ -18,10 +18,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
-from pipeline.data import Schema
+from pipeline.data import Schema, typed_column
 
 NONE_LABEL = "None"
-DATETIME_PARTS = ("year", "month", "dayofweek", "hour")
+# What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
+# Parts constant on a fold's fitting rows (the hour of a date-only column) are left out.
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "elapsed_days")
+EPOCH = pd.Timestamp("1970-01-01")
 
 
 class DomainFeatures(TransformerMixin, BaseEstimator):
@@ -30,7 +33,8 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
     - columns in `fill_none`: a missing value means "none" (no pool, no garage): the label
       "None" for text columns, 0 for numbers; other missing values stay missing;
     - ordinal columns become their position in the given order;
-    - datetime columns become year, month, day of week and hour;
+    - datetime columns become year, month, day, day of week, day of year, hour and days
+      since 1970 (a trend), minus the parts constant on the fitting rows;
     - `derived` columns are linear combinations of numeric columns (total area, age, ...);
     - `products` columns multiply numeric columns (quality x area), `indicators` are 1 where a
       numeric column is above 0 (has a pool, has a second floor);
@@ -51,6 +55,11 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, frame: pd.DataFrame, y: object = None) -> DomainFeatures:
         base = self._stateless(frame)
+        self.datetime_parts_ = {
+            column: [part for part in DATETIME_PARTS
+                     if base[f"{column}_{part}"].nunique(dropna=True) > 1]
+            for column in self.schema.of_kind("datetime")
+        }
         self.group_medians_ = {}
         for column, group in (self.group_impute or {}).items():
             self.group_medians_[column] = (
@@ -62,6 +71,9 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "group_medians_")
         out = self._stateless(frame)
+        for column, parts in self.datetime_parts_.items():
+            unused = [f"{column}_{part}" for part in DATETIME_PARTS if part not in parts]
+            out = out.drop(columns=unused)
         for column, (medians, overall) in self.group_medians_.items():
             fill = out[self.group_impute[column]].map(medians).astype("float64")
             out[column] = out[column].fillna(fill).fillna(overall)
@@ -77,6 +89,9 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
     def _stateless(self, frame: pd.DataFrame) -> pd.DataFrame:
         schema = self.schema
         out = frame[list(schema.columns)].copy()
+        if schema.id_column in schema.columns:  # the id doubles as a feature (a timestamp)
+            out[schema.id_column] = typed_column(out[schema.id_column], schema,
+                                                 schema.id_column)
         for column in self.fill_none:
             if schema.columns[column] == "numeric":
                 out[column] = out[column].fillna(0.0)
@@ -88,7 +103,11 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
         for column in schema.of_kind("datetime"):
             stamps = pd.to_datetime(out.pop(column))
             for part in DATETIME_PARTS:
-                out[f"{column}_{part}"] = getattr(stamps.dt, part).astype("float64")
+                if part == "elapsed_days":
+                    values = (stamps - EPOCH) / pd.Timedelta(days=1)
+                else:
+                    values = getattr(stamps.dt, part)
+                out[f"{column}_{part}"] = values.astype("float64")
         return out
 
 

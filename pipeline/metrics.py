@@ -5,15 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_model_scale(target: np.ndarray, log_target: bool) -> np.ndarray:
-    """The target as the models learn it: log prices for a log-RMSE metric."""
+def to_model_scale(target: np.ndarray, log_target: bool | str) -> np.ndarray:
+    """The target as the models learn it: log prices for a log-RMSE metric, log(1 + y) for
+    RMSLE (`log_target="log1p"`), else as is."""
     target = np.asarray(target, dtype=np.float64)
+    if log_target == "log1p":
+        return np.log1p(target)
     return np.log(target) if log_target else target
 
 
-def from_model_scale(values: np.ndarray, log_target: bool) -> np.ndarray:
-    """Model-scale predictions back to the competition's scale."""
+def from_model_scale(values: np.ndarray, log_target: bool | str) -> np.ndarray:
+    """Model-scale predictions back to the competition's scale (never below 0 for RMSLE,
+    which rejects negative predictions; clipping only moves them closer to any target)."""
     values = np.asarray(values, dtype=np.float64)
+    if log_target == "log1p":
+        return np.expm1(np.maximum(values, 0.0))
     return np.exp(values) if log_target else values
 
 

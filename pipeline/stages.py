@@ -72,7 +72,7 @@ def prepare(cfg: Config, out_dir: Path) -> Prepared:
     except ValueError as exc:
         raise DataError("params.yaml", str(exc)) from exc
     if cfg.data.sample_submission:
-        sample = read_csv(cfg.data.sample_submission)
+        sample = read_csv(cfg.data.sample_submission, schema.text_columns)
         expected = [cfg.data.id_column, cfg.data.target]
         if list(sample.columns) != expected:
             raise DataError(cfg.data.sample_submission, f"columns are {list(sample.columns)}, "
@@ -82,13 +82,17 @@ def prepare(cfg: Config, out_dir: Path) -> Prepared:
                             cfg.data.id_column)
     data_hash = file_hash([cfg.data.train, cfg.data.test])
     log.info("%s: %d rows; %s: %d rows", cfg.data.train, len(train), cfg.data.test, len(test))
-    log.info("%s", describe_schema(schema))
+    for line in describe_schema(schema).splitlines():
+        log.info("%s", line)
+    for note in schema.warnings:
+        log.warning("check: %s", note)
     with atomic_dir(out_dir) as tmp:
         write_parquet(tmp / "train.parquet", train)
         write_parquet(tmp / "test.parquet", test)
         (tmp / "schema.json").write_text(schema.to_json() + "\n", encoding="utf-8")
         write_json(tmp / "meta.json", {"data_hash": data_hash, "train_rows": len(train),
                                        "test_rows": len(test)})
+    log.info("column kinds and notes: %s", Path(out_dir) / "schema.json")
     return Prepared(train, test, schema, data_hash)
 
 
@@ -212,7 +216,7 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
     schema = prepared.schema
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
-    raw_test = read_csv(cfg.data.test)
+    raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
@@ -221,7 +225,8 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "blend_linear": cfg.ensemble.blend_linear},
         metrics=metrics, step_metrics={"fold_rmse": fitted.fold_scores},
-        model_path=out_dir / "model.pkl", signature_frame=_signature_frame(cfg, raw_test),
+        model_path=out_dir / "model.pkl",
+        signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
@@ -230,11 +235,12 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
     return report
 
 
-def _signature_frame(cfg: Config, raw_test: pd.DataFrame) -> pd.DataFrame:
+def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
+                     text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Raw train (minus target) and test rows together, as pandas reads them: an integer
     column with a gap in either file is float64, so the served model's signature accepts
     missing values wherever the competition's data has them, and test.csv as it is."""
-    raw_train = read_csv(cfg.data.train).drop(columns=[cfg.data.target])
+    raw_train = read_csv(cfg.data.train, text_columns).drop(columns=[cfg.data.target])
     return pd.concat([raw_train, raw_test], ignore_index=True)
 
 
@@ -256,15 +262,17 @@ def reference(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
 def predict(cfg: Config, model_path: Path, out_path: Path) -> pd.DataFrame:
     """Predict the raw test file, check the submission against the sample, write it."""
     model: FinalModel = load_pickle(model_path)
-    raw_test = read_csv(cfg.data.test)
-    prices = model.predict_frame(raw_test, source=cfg.data.test)
     schema = model.schema
-    submission = build_submission(raw_test[schema.id_column], prices, schema.id_column,
+    raw_test = read_csv(cfg.data.test, schema.text_columns)
+    predictions = model.predict_frame(raw_test, source=cfg.data.test)
+    submission = build_submission(raw_test[schema.id_column], predictions, schema.id_column,
                                   schema.target)
-    sample = read_csv(cfg.data.sample_submission) if cfg.data.sample_submission else None
+    sample = (read_csv(cfg.data.sample_submission, schema.text_columns)
+              if cfg.data.sample_submission else None)
     validate_submission(submission, raw_test[schema.id_column], sample,
-                        positive=cfg.data.log_target,
-                        sample_path=cfg.data.sample_submission or "")
+                        positive=cfg.data.log_target is True,
+                        sample_path=cfg.data.sample_submission or "",
+                        non_negative=cfg.data.log_target == "log1p")
     write_submission(out_path, submission)
     log.info("wrote %s: %d rows", out_path, len(submission))
     return submission

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import Bound, DataConfig, FeaturesConfig
-from pipeline.data import coerce, infer_schema
+from pipeline.data import Schema, coerce, infer_schema
 from pipeline.features import (
     ClipToFitRange,
     DomainFeatures,
@@ -15,7 +15,8 @@ from pipeline.features import (
 
 from .conftest import make_houses
 
-DATA = DataConfig(column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
+DATA = DataConfig(id_column="Id", target="SalePrice",
+                  column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
                   ordinal_levels={"ExterQual": ("Po", "Fa", "TA", "Gd", "Ex"),
                                   "PoolQC": ("None", "Fa", "TA", "Gd", "Ex")})
 FEATURES = FeaturesConfig(fill_none=("PoolQC",), derived={"Age": {"YrSold": 1, "YearBuilt": -1}},
@@ -154,3 +155,67 @@ def test_products_and_indicators(typed):
     missing = frame["LotFrontage"].isna()
     assert out.loc[~missing, "HasFrontage"].eq(1.0).all()
     assert out.loc[missing, "HasFrontage"].isna().all()  # unknown stays unknown, then imputed
+
+
+# --- datetime columns -------------------------------------------------------------------------
+
+def dated_frame() -> tuple[pd.DataFrame, Schema]:
+    schema = Schema("id", "y", {"When": "datetime", "Day": "datetime", "x": "numeric"})
+    frame = pd.DataFrame({
+        "id": [1, 2, 3, 4],
+        "When": pd.to_datetime(["2016-03-01 13:30", "2016-12-31 00:00", None,
+                                "1970-01-02 06:00"]),
+        "Day": pd.to_datetime(["2016-03-01", "2016-03-02", "2017-01-01", None]),
+        "x": [1.0, 2.0, 3.0, 4.0],
+    })
+    return frame, schema
+
+
+def test_datetime_columns_become_calendar_parts_and_elapsed_days():
+    frame, schema = dated_frame()
+    out = DomainFeatures(schema).fit(frame).transform(frame)
+    assert "When" not in out.columns
+    first = out.iloc[0]
+    assert (first["When_year"], first["When_month"], first["When_day"]) == (2016, 3, 1)
+    assert first["When_day_of_week"] == 1  # a Tuesday (Monday = 0)
+    assert first["When_day_of_year"] == 61 and first["When_hour"] == 13
+    assert out["When_elapsed_days"].iloc[3] == pytest.approx(1.25)  # 1970-01-02 06:00
+    assert out.filter(like="When_").iloc[2].isna().all()  # a missing date: missing parts
+    assert (out.dtypes == "float64").all()
+
+
+def test_datetime_parts_constant_on_the_fit_rows_are_left_out():
+    frame, schema = dated_frame()
+    domain = DomainFeatures(schema).fit(frame)
+    out = domain.transform(frame)
+    assert "Day_hour" not in out.columns  # dates without a time of day
+    assert "When_hour" in out.columns
+    # decided on the fitting rows: a later frame with hours does not add a column
+    later = frame.assign(Day=pd.to_datetime(["2018-05-05 17:00"] * 4))
+    assert list(domain.transform(later).columns) == list(out.columns)
+
+
+def test_datetime_columns_through_the_whole_preprocessor():
+    frame, schema = dated_frame()
+    pre = build_preprocessor(schema, FeaturesConfig()).fit(frame)
+    x = pre.transform(frame)
+    assert np.isfinite(x).all()  # missing dates are imputed like any missing number
+    names = pre.named_steps["columns"].get_feature_names_out()
+    assert "numeric__When_elapsed_days" in names and "numeric__Day_month" in names
+
+
+def test_an_id_column_can_double_as_a_datetime_feature():
+    # Bike Sharing: the hour identifies a row and is the strongest predictor
+    hours = pd.date_range("2011-01-01", periods=48, freq="h").strftime("%Y-%m-%d %H:%M:%S")
+    raw = pd.DataFrame({"datetime": hours, "temp": np.arange(48.0), "count": np.arange(48)})
+    cfg = DataConfig(id_column="datetime", target="count", log_target="log1p",
+                     column_types={"datetime": "datetime"})
+    schema = infer_schema(raw, cfg)
+    assert schema.id_type == "text" and schema.columns["datetime"] == "datetime"
+    typed = coerce(raw, schema, "train.csv")
+    assert typed["datetime"].tolist() == list(hours)  # the id itself stays verbatim
+    pre = build_preprocessor(schema, FeaturesConfig()).fit(typed)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    assert "numeric__datetime_hour" in names and "numeric__temp" in names
+    hour = pre.named_steps["domain"].transform(typed)["datetime_hour"]
+    np.testing.assert_array_equal(hour, np.arange(48) % 24)

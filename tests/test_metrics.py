@@ -26,3 +26,14 @@ def test_scale_round_trip():
 def test_rmse_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         rmse(np.zeros(3), np.zeros(2))
+
+
+def test_log1p_scale_is_the_rmsle_scale_and_never_predicts_below_zero():
+    counts = np.array([0.0, 3.0, 120.0])
+    predicted = np.array([1.0, 2.0, 100.0])
+    rmsle = np.sqrt(np.mean((np.log1p(counts) - np.log1p(predicted)) ** 2))
+    assert rmse(to_model_scale(counts, "log1p"), to_model_scale(predicted, "log1p")) == \
+        pytest.approx(rmsle)
+    np.testing.assert_allclose(from_model_scale(to_model_scale(counts, "log1p"), "log1p"),
+                               counts)
+    assert from_model_scale(np.array([-0.3]), "log1p")[0] == 0.0

@@ -47,3 +47,21 @@ def test_ids_out_of_order_or_columns_wrong():
     with pytest.raises(SubmissionError, match="ids differ from"):
         validate_submission(build_submission(IDS, np.ones(3), "Id", "SalePrice"), IDS, other,
                             positive=True)
+
+
+def test_non_negative_predictions_for_rmsle():
+    sub = build_submission(IDS, np.array([0.0, 2.0, 3.0]), "Id", "SalePrice")
+    validate_submission(sub, IDS, SAMPLE, positive=False, non_negative=True)
+    sub = build_submission(IDS, np.array([0.0, -2.0, 3.0]), "Id", "SalePrice")
+    with pytest.raises(SubmissionError, match="id 12 is -2.0: .* finite and non-negative"):
+        validate_submission(sub, IDS, SAMPLE, positive=False, non_negative=True)
+
+
+def test_text_ids_are_compared_verbatim():
+    ids = pd.Series(["007", "a1", "b2"])
+    sub = build_submission(ids, np.ones(3), "key", "y")
+    validate_submission(sub, ids, pd.DataFrame({"key": ["b2", "007", "a1"], "y": 0.0}),
+                        positive=True)
+    with pytest.raises(SubmissionError, match="ids differ"):
+        validate_submission(sub, ids, pd.DataFrame({"key": ["b2", "7", "a1"], "y": 0.0}),
+                            positive=True)
