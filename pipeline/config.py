@@ -159,6 +159,7 @@ class ModelConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-2
+    input_l1: float = 0.0  # decoupled L1 shrinkage of the input-layer weights (0 = off)
     lr_schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
     patience: int = 0  # epochs without validation improvement before a fold stops; 0 = never
     eval_every: int = 5  # epochs between validation checks (early stopping, pruning)
@@ -172,6 +173,7 @@ class ModelConfig:
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
             "weight_decay": self.weight_decay >= 0,
+            "input_l1": self.input_l1 >= 0,
             "patience": self.patience >= 0,
             "eval_every": self.eval_every >= 1,
         }

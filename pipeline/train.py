@@ -94,6 +94,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation,
                        cfg.linear_skip)
     params = list(model.parameters())
+    input_weights = [model.weights[0]] + ([model.skip] if model.skip is not None else [])
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=True)
     steps_per_epoch = -(-train_idx.shape[1] // cfg.batch_size)
@@ -146,6 +147,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                 optimizer.zero_grad(set_to_none=True)
                 per_model.sum().backward()  # each model's gradient is its own mean loss
                 optimizer.step()
+                if cfg.input_l1 > 0:
+                    _shrink(input_weights, optimizer.param_groups[0]["lr"] * cfg.input_l1)
                 scheduler.step()
                 with torch.no_grad():
                     loss_sum += sq_err.sum(1)
@@ -196,6 +199,14 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         epochs_run=epoch,
         history={k: np.asarray(v) for k, v in history.items()},
     )
+
+
+def _shrink(weights: list[torch.Tensor], amount: float) -> None:
+    """Decoupled L1 (soft-thresholding) on the input-layer weights, as AdamW decouples L2:
+    weights of inputs that do not help are driven to exactly zero, like a lasso."""
+    with torch.no_grad():
+        for w in weights:
+            w.copy_(w.sign() * (w.abs() - amount).clamp_min_(0.0))
 
 
 def _val_rmse(model: BatchedMLP, x_val: torch.Tensor, y_val: torch.Tensor,

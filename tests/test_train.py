@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,19 @@ def test_seeds_share_fold_matrices():
     fit_rows, val_rows = two_folds(len(y))
     trained = fit_mlps(torch.stack([x, x]), y, fit_rows * 3, val_rows * 3, CFG, seed=0)
     assert trained.model.n_models == 6 and len(trained.val_predictions) == 6
+
+
+def test_input_l1_zeroes_the_weights_of_useless_inputs():
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(200, 6)), dtype=torch.float32)
+    y = 2.0 * x[:, 0]  # only input 0 matters
+    rows = np.arange(200)
+    cfg = ModelConfig(depth=1, width=8, epochs=60, batch_size=32, lr=0.01, weight_decay=0.0,
+                      lr_schedule="constant", input_l1=0.5, linear_skip=True)
+    trained = fit_mlps(x, y, [rows], None, cfg, seed=0)
+    first = trained.model.weights[0][0]  # [inputs, width]
+    useless = first[1:].abs().sum().item() + trained.model.skip[0, 1:].abs().sum().item()
+    assert useless == 0.0
+    assert first[0].abs().sum().item() + trained.model.skip[0, 0].abs().item() > 0
+    plain = fit_mlps(x, y, [rows], None, dataclasses.replace(cfg, input_l1=0.0), seed=0)
+    assert plain.model.weights[0][0][1:].abs().sum().item() > 0
