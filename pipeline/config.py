@@ -196,16 +196,23 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class ReferenceConfig:
-    """The reference models scored beside the MLP on the same folds."""
+    """The reference models scored beside the MLP on the same folds and features."""
 
-    linear_alpha: float = 0.0005
-    gbm_max_iter: int = 500
-    gbm_learning_rate: float = 0.05
-    gbm_max_leaf_nodes: int = 15
+    linear_alpha: float = 0.0005  # Lasso penalty
+    gbm_max_iter: int = 3000
+    gbm_learning_rate: float = 0.01
+    gbm_max_leaf_nodes: int = 6
+    gbm_min_samples_leaf: int = 10
+    gbm_max_features: float = 0.2  # share of features each split considers
+    gbm_l2_regularization: float = 0.0
 
     def __post_init__(self) -> None:
         if self.linear_alpha <= 0 or self.gbm_max_iter < 1 or self.gbm_learning_rate <= 0:
             raise ConfigError("reference: alpha, max_iter and learning_rate must be positive")
+        if not 0 < self.gbm_max_features <= 1 or self.gbm_min_samples_leaf < 1 or \
+                self.gbm_max_leaf_nodes < 2 or self.gbm_l2_regularization < 0:
+            raise ConfigError("reference: gbm_max_features in (0, 1], gbm_min_samples_leaf >= 1, "
+                              "gbm_max_leaf_nodes >= 2, gbm_l2_regularization >= 0")
 
 
 @dataclass(frozen=True)

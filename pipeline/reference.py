@@ -20,6 +20,9 @@ def gbm_reference(cfg: ReferenceConfig, seed: int) -> RegressorMixin:
         max_iter=cfg.gbm_max_iter,
         learning_rate=cfg.gbm_learning_rate,
         max_leaf_nodes=cfg.gbm_max_leaf_nodes,
+        min_samples_leaf=cfg.gbm_min_samples_leaf,
+        max_features=cfg.gbm_max_features,
+        l2_regularization=cfg.gbm_l2_regularization,
         early_stopping=False,
         random_state=seed,
     )
