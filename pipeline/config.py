@@ -120,6 +120,7 @@ class FeaturesConfig:
     log1p_skew_threshold: float | None = None  # log1p of non-negative columns skewed past it
     numeric_impute: Literal["median", "mean"] = "median"
     clip_to_fit_range: bool = False  # clip numbers to the range seen in the fitting rows
+    numeric_scaling: Literal["standard", "quantile"] = "standard"  # quantile: rank-Gauss
     min_category_count: int = 1  # rarer categories share one "infrequent" column
     add_missing_indicators: bool = False
     # training rows matching every bound of a rule are left out of fitting, never of scoring
@@ -153,8 +154,9 @@ class ModelConfig:
     depth: int = 2
     width: int = 256
     dropout: float = 0.1
-    activation: Literal["relu", "silu", "gelu"] = "relu"
+    activation: Literal["relu", "silu", "gelu", "tanh"] = "relu"
     linear_skip: bool = False  # add a linear term of the inputs to the MLP's output
+    clip_to_target_range: bool = False  # clip predictions to the fitted rows' target range
     epochs: int = 200
     batch_size: int = 128
     lr: float = 1e-3

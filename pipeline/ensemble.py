@@ -35,6 +35,7 @@ class MLPMember:
     state: dict[str, np.ndarray]
     target_mean: np.ndarray
     target_std: np.ndarray
+    target_range: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_trained(cls, trained: TrainedMLPs) -> MLPMember:
@@ -44,12 +45,14 @@ class MLPMember:
                         "dropout": m.dropout, "activation": m.activation,
                         "linear_skip": m.linear_skip}
         state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-        return cls(architecture, state, trained.target_mean, trained.target_std)
+        return cls(architecture, state, trained.target_mean, trained.target_std,
+                   trained.target_range)
 
     def predict(self, x: torch.Tensor) -> np.ndarray:
         model = BatchedMLP(**self.architecture)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
-        return predict_batched(model, self.target_mean, self.target_std, x).mean(axis=0)
+        return predict_batched(model, self.target_mean, self.target_std, x,
+                               self.target_range).mean(axis=0)
 
 
 @dataclass

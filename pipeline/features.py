@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
@@ -176,7 +176,7 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
                       keep_empty_features=True),
         ClipToFitRange(cfg.clip_to_fit_range),
         SkewedLog1p(cfg.log1p_skew_threshold),
-        StandardScaler(),
+        _scaler(cfg.numeric_scaling),
     )
     categorical = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
@@ -197,6 +197,15 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
     domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
                             dict(cfg.products), dict(cfg.indicators))
     return Pipeline([("domain", domain), ("columns", columns)])
+
+
+def _scaler(kind: str) -> TransformerMixin:
+    """standard: zero mean, unit variance. quantile: each column's empirical distribution
+    mapped onto a standard normal (rank-Gauss), which bounds extreme values by construction."""
+    if kind == "quantile":
+        return QuantileTransformer(n_quantiles=1000, output_distribution="normal",
+                                   subsample=None)
+    return StandardScaler()
 
 
 def excluded_from_fit(frame: pd.DataFrame, rules: tuple[dict[str, Bound], ...]) -> np.ndarray:

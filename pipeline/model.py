@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu,
-               "gelu": nn.functional.gelu}
+               "gelu": nn.functional.gelu, "tanh": torch.tanh}
 
 
 class BatchedMLP(nn.Module):

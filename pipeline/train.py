@@ -32,6 +32,7 @@ class TrainedMLPs:
     model: BatchedMLP
     target_mean: np.ndarray  # [K] the target standardization of each model
     target_std: np.ndarray  # [K]
+    target_range: tuple[np.ndarray, np.ndarray] | None  # [K] bounds predictions are clipped to
     val_predictions: list[np.ndarray]  # per model, on the model scale, in val_rows order
     best_epoch: np.ndarray  # [K] epoch of the kept weights (the last epoch unless early stopping)
     epochs_run: int
@@ -60,12 +61,14 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
 def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536) -> np.ndarray:
     """Predictions of each model on the model scale: x [K, M, d] (or [M, d]) -> [K, M]."""
     return predict_batched(trained.model, trained.target_mean, trained.target_std, x,
-                           chunk_rows)
+                           trained.target_range, chunk_rows)
 
 
 def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: torch.Tensor,
+                    target_range: tuple[np.ndarray, np.ndarray] | None = None,
                     chunk_rows: int = 65536) -> np.ndarray:
-    """Run a BatchedMLP in eval mode in row chunks and undo the target standardization."""
+    """Run a BatchedMLP in eval mode in row chunks and undo the target standardization;
+    clip to each model's target range when given."""
     x = x if x.dim() == 3 else x.unsqueeze(0)
     if x.shape[0] != model.n_models:
         x = x[torch.arange(model.n_models) % x.shape[0]]
@@ -74,8 +77,10 @@ def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: tor
     with torch.no_grad():
         parts = [model(x[:, i:i + chunk_rows]) for i in range(0, x.shape[1], chunk_rows)]
     model.train(was_training)
-    out = torch.cat(parts, dim=1).double().numpy()
-    return out * std[:, None] + mean[:, None]
+    out = torch.cat(parts, dim=1).double().numpy() * std[:, None] + mean[:, None]
+    if target_range is not None:
+        out = np.clip(out, target_range[0][:, None], target_range[1][:, None])
+    return out
 
 
 def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
@@ -185,15 +190,20 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     else:
         best_epoch.fill_(epoch)
     mean_np, std_np = mean.double().numpy(), std.double().numpy()
+    target_range = None
+    if cfg.clip_to_target_range:  # never predict beyond the targets the model was fitted on
+        fitted = torch.where(train_mask, y[train_idx], float("nan")).double()
+        target_range = (np.nanmin(fitted.numpy(), axis=1), np.nanmax(fitted.numpy(), axis=1))
     val_predictions = []
     if has_val:
-        val_pred = predict_batched(model, mean_np, std_np, x_val)
+        val_pred = predict_batched(model, mean_np, std_np, x_val, target_range)
         val_predictions = [val_pred[k, : len(v)] for k, v in enumerate(val_rows)]
     model.eval()
     return TrainedMLPs(
         model=model,
         target_mean=mean_np,
         target_std=std_np,
+        target_range=target_range,
         val_predictions=val_predictions,
         best_epoch=best_epoch.numpy(),
         epochs_run=epoch,

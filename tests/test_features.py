@@ -219,3 +219,14 @@ def test_an_id_column_can_double_as_a_datetime_feature():
     assert "numeric__datetime_hour" in names and "numeric__temp" in names
     hour = pre.named_steps["domain"].transform(typed)["datetime_hour"]
     np.testing.assert_array_equal(hour, np.arange(48) % 24)
+
+
+def test_quantile_scaling_maps_numbers_to_a_bounded_normal_shape(typed):
+    frame, schema = typed
+    pre = fitted_on(frame, schema, FeaturesConfig(numeric_scaling="quantile"))
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    area = names.index("numeric__GrLivArea")
+    out = pre.transform(frame)[:, area]
+    assert abs(np.median(out)) < 0.1 and 0.8 < out.std() < 1.2
+    huge = frame.head(1).assign(GrLivArea=1e9)
+    assert pre.transform(huge)[0, area] <= out.max() + 1e-9

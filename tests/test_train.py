@@ -119,3 +119,18 @@ def test_input_l1_zeroes_the_weights_of_useless_inputs():
     assert first[0].abs().sum().item() + trained.model.skip[0, 0].abs().item() > 0
     plain = fit_mlps(x, y, [rows], None, dataclasses.replace(cfg, input_l1=0.0), seed=0)
     assert plain.model.weights[0][0][1:].abs().sum().item() > 0
+
+
+def test_clip_to_target_range_bounds_predictions_by_the_fitted_targets():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    cfg = dataclasses.replace(CFG, clip_to_target_range=True)
+    trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
+    far = torch.full((1, x.shape[1]), 50.0)  # far outside anything seen: extrapolates
+    pred = predict_mlps(trained, far)
+    for k, rows in enumerate(fit_rows):
+        low, high = y[rows].min().item(), y[rows].max().item()
+        assert low <= pred[k, 0] <= high
+        assert trained.target_range[1][k] == pytest.approx(high)
+    unclipped = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    assert (predict_mlps(unclipped, far)[:, 0] > trained.target_range[1]).any()
