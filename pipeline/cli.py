@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["reference"].add_argument("--out", type=Path, default=Path("data/reference"))
     cmd["train"].add_argument("--best-params", type=Path,
                               default=Path("data/tune/best_params.json"))
+    cmd["train"].add_argument("--references", type=Path,
+                              default=Path("data/reference/reference_models.pkl"),
+                              help="fitted reference models to blend in (ensemble.blend_with)")
     cmd["train"].add_argument("--out", type=Path, default=Path("models"))
     cmd["predict"].add_argument("--model", type=Path, default=Path("models/model.pkl"))
     cmd["predict"].add_argument("--out", type=Path, default=Path("data/submission.csv"))
@@ -86,7 +89,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> None:
     elif args.stage == "reference":
         stages.reference(cfg, args.prepared, args.out)
     elif args.stage == "train":
-        stages.train(cfg, args.prepared, args.best_params, args.out)
+        stages.train(cfg, args.prepared, args.best_params, args.references, args.out)
     elif args.stage == "predict":
         stages.predict(cfg, args.model, args.out)
     elif args.stage == "evaluate":

@@ -189,11 +189,20 @@ class EnsembleConfig:
     """How the final model is assembled from the tuned MLP."""
 
     n_seeds: int = 1  # the K fold models are trained this many times with different seeds
-    blend_linear: bool = False  # blend with the linear reference, weight fitted on OOF only
+    # numeric scalings the tuned MLP is trained on, one fold-fitted preprocessing each; the
+    # MLP's prediction averages them (different views of the data make errors less alike)
+    feature_views: tuple[Literal["standard", "quantile"], ...] = ()
+    # reference models blended with the MLP; weights >= 0 summing to 1, fitted on the OOF
+    # predictions of the rows not excluded from fitting
+    blend_with: tuple[Literal["linear", "gbm"], ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_seeds < 1:
             raise ConfigError("ensemble.n_seeds must be >= 1")
+        for key in ("feature_views", "blend_with"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"ensemble.{key} lists a value twice")
 
 
 @dataclass(frozen=True)

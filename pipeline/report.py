@@ -60,6 +60,8 @@ def residuals(oof: pd.DataFrame, scale_label: str) -> Figure:
 def learning_curves(history: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     first_seed = history[history["seed"] == 0]
+    if "view" in first_seed:
+        first_seed = first_seed[first_seed["view"] == first_seed["view"].iloc[0]]
     for fold, part in first_seed.groupby("fold"):
         line, = ax.plot(part["epoch"], part["train_rmse"], linewidth=1,
                         label=f"fold {fold} train")

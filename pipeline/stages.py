@@ -191,19 +191,27 @@ def _safe_url(url: str) -> str:
 
 # --- train ---------------------------------------------------------------------------------
 
-def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path) -> dict:
+def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path: Path,
+          out_dir: Path) -> dict:
     """Train the final model with the best params; save it, its OOF predictions and curves."""
     from pipeline.tracking import Tracker, resolve_tracking_uri
 
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
+    references = load_pickle(references_path) if cfg.ensemble.blend_with else None
     setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
-    log.info("training %d folds x %d seeds with %s", setup.folds.n_folds, cfg.ensemble.n_seeds,
-             best["params"])
-    fitted = workflow.fit_final_model(prepared.train, prepared.schema, cfg, best["params"], setup)
+    views = cfg.ensemble.feature_views or (cfg.features.numeric_scaling,)
+    log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
+             cfg.ensemble.n_seeds, len(views), best["params"])
+    fitted = workflow.fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
+                                      references, setup)
     metrics = fitted.metrics
-    log.info("final model: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
-             metrics["oof_rmse"], metrics["oof_rmse_fit_rows"], int(setup.folds.excluded.sum()))
+    log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
+             metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
+             int(setup.folds.excluded.sum()))
+    log.info("final model (weights %s): OOF RMSE %.5f (%.5f without excluded rows)",
+             {k: round(v, 3) for k, v in fitted.weights.items()}, metrics["oof_rmse"],
+             metrics["oof_rmse_fit_rows"])
     report = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
               "params": best["params"]}
     out_dir = Path(out_dir)
@@ -223,8 +231,10 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, out_dir: Path
     run_id = tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
-                "blend_linear": cfg.ensemble.blend_linear},
-        metrics=metrics, step_metrics={"fold_rmse": fitted.fold_scores},
+                "feature_views": ",".join(views),
+                "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
+        metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()}},
+        step_metrics={"fold_rmse": fitted.fold_scores},
         model_path=out_dir / "model.pkl",
         signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
         input_example=example_in, output_example=example_out,
@@ -247,14 +257,20 @@ def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
 # --- reference -----------------------------------------------------------------------------
 
 def reference(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
-    """Cross-validate the reference models on the MLP's folds and features."""
+    """Cross-validate the reference models on the MLP's folds and features; keep the fitted
+    fold models so the train stage can blend them in."""
     prepared = load_prepared(prepared_dir)
-    scores, frame = workflow.score_references(prepared.train, prepared.schema, cfg)
-    for name, s in scores.items():
-        log.info("reference %s: OOF RMSE %.5f", name, s["oof_rmse"])
-    write_csv(Path(out_dir) / "oof_predictions.csv", frame)
-    write_json(Path(out_dir) / "reference_metrics.json", scores)
-    return scores
+    setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
+    refs = workflow.score_references(prepared.train, prepared.schema, cfg, setup)
+    for name, s in refs.scores.items():
+        log.info("reference %s: OOF RMSE %.5f (%.5f without excluded rows)", name,
+                 s["oof_rmse"], s["oof_rmse_fit_rows"])
+    out_dir = Path(out_dir)
+    write_csv(out_dir / "oof_predictions.csv",
+              workflow.references_frame(refs, prepared.train, prepared.schema, setup.y))
+    write_json(out_dir / "reference_metrics.json", refs.scores)
+    save_pickle(out_dir / "reference_models.pkl", refs)
+    return refs.scores
 
 
 # --- predict -------------------------------------------------------------------------------
