@@ -107,13 +107,20 @@ def _summary(cfg: Config, args: argparse.Namespace) -> str:
     best = read_json(args.best_params)
     ref = metrics["reference"]
     uri = resolve_tracking_uri(cfg.tracking.uri)
+    weights = metrics.get("blend_weights", {"mlp": 1.0})
     lines = [
         "",
-        f"OOF RMSE (model scale), all training rows:  {metrics['oof_rmse']:.5f}",
-        f"OOF RMSE without rows excluded from fitting: {metrics['oof_rmse_fit_rows']:.5f}",
+        "OOF RMSE (model scale)            all rows  without rows excluded from fitting",
+        f"  final model                      {metrics['oof_rmse']:.5f}  "
+        f"{metrics['oof_rmse_fit_rows']:.5f}",
+        f"  MLP alone                        {metrics['mlp_oof_rmse']:.5f}  "
+        f"{metrics.get('mlp_oof_rmse_fit_rows', float('nan')):.5f}",
+        *(f"  {name if name.startswith('reference') else 'reference ' + name:32s} "
+          f"{s['oof_rmse']:.5f}  {s['oof_rmse_fit_rows']:.5f}"
+          for name, s in ref.items()),
+        "final model = " + " + ".join(f"{w:.3f} x {name}" for name, w in weights.items())
+        + " (weights fitted on OOF predictions)",
         "per fold: " + ", ".join(f"{v:.4f}" for v in metrics["fold_rmse"].values()),
-        "references on the same folds: " + ", ".join(
-            f"{name} {s['oof_rmse']:.5f}" for name, s in ref.items()),
         f"best trial: #{best['trial']} of study {best['study']} (CV {best['value']:.5f}) "
         f"with {best['params']}",
         f"submission: {args.submission}",

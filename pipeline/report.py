@@ -17,6 +17,8 @@ def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) ->
         "oof_rmse": train_metrics["oof_rmse"],
         "oof_rmse_fit_rows": train_metrics["oof_rmse_fit_rows"],
         "mlp_oof_rmse": train_metrics["mlp_oof_rmse"],
+        "mlp_oof_rmse_fit_rows": train_metrics["mlp_oof_rmse_fit_rows"],
+        "blend_weights": train_metrics["weights"],
         "fold_rmse": {f"fold_{k}": v for k, v in enumerate(train_metrics["fold_rmse"])},
         "tune": {"best_trial": best["trial"], "best_cv_rmse": best["value"]},
         "reference": {name: {k: v for k, v in scores.items() if k != "fold_rmse"}

@@ -198,13 +198,13 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
 
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
-    references = load_pickle(references_path) if cfg.ensemble.blend_with else None
+    references = load_pickle(references_path)
     setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
     views = cfg.ensemble.feature_views or (cfg.features.numeric_scaling,)
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
              cfg.ensemble.n_seeds, len(views), best["params"])
     fitted = workflow.fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
-                                      references, setup)
+                                      references if cfg.ensemble.blend_with else None, setup)
     metrics = fitted.metrics
     log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
@@ -233,7 +233,11 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "feature_views": ",".join(views),
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
-        metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()}},
+        metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+                 # the references on the same folds, so the MLflow UI compares them too
+                 **{f"{_reference_key(name)}_{k}": v
+                    for name, scores in references.scores.items()
+                    for k, v in scores.items() if k != "fold_rmse"}},
         step_metrics={"fold_rmse": fitted.fold_scores},
         model_path=out_dir / "model.pkl",
         signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
@@ -243,6 +247,10 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
                     "study_run_id": best.get("mlflow_parent_run_id", "")})
     log.info("logged the final model to MLflow run %s", run_id)
     return report
+
+
+def _reference_key(name: str) -> str:
+    return name if name.startswith("reference") else f"reference_{name}"
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame,

@@ -142,6 +142,12 @@ def test_mlflow_holds_study_trials_and_final_model(project):
     final = kinds["final"][0]
     assert final.data.metrics["oof_rmse"] == pytest.approx(
         json.loads((project / "models/train_metrics.json").read_text())["oof_rmse"])
+    references = json.loads((project / "data/reference/reference_metrics.json").read_text())
+    for name in ("linear", "gbm"):  # the comparison is in MLflow too, on the same folds
+        assert final.data.metrics[f"reference_{name}_oof_rmse"] == pytest.approx(
+            references[name]["oof_rmse"])
+    assert final.data.metrics["reference_average_oof_rmse"] == pytest.approx(
+        references["reference_average"]["oof_rmse"])
     models = client.search_logged_models([experiment.experiment_id])
     assert any(m.source_run_id == final.info.run_id for m in models)
 
