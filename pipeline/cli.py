@@ -123,6 +123,9 @@ def _summary(cfg: Config, args: argparse.Namespace) -> str:
         f"model:      {args.train_dir / 'model.pkl'} (also logged to MLflow)",
         f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {uri}",
     ]
+    if cfg.tracking.registered_model:
+        lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
+                     f"{cfg.tracking.champion_alias} (the best final model so far)")
     return "\n".join(lines)
 
 
