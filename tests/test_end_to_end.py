@@ -261,6 +261,38 @@ def test_dvc_plots_and_metrics_diff(project, tmp_path):
         assert key in diff, diff
 
 
+def test_optuna_dashboard_reads_the_study_storage(project):
+    """The README's optuna-dashboard command serves the tune stage's study."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:  # a free port on the loopback interface
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    before = (project / "data/optuna/optuna.db").read_bytes()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), "sqlite:///data/optuna/optuna.db",
+         "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref", "--quiet"],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while body is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies",
+                                            timeout=5) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert body is not None, err.decode(errors="replace")
+    best = json.loads((project / "data/tune/best_params.json").read_text())
+    assert best["study"] in {s["study_name"] for s in body["study_summaries"]}
+    assert (project / "data/optuna/optuna.db").read_bytes() == before  # it only read
+
+
 def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):
     project = small_project(tmp_path)
     train = pd.read_csv(project / "data/raw/train.csv")

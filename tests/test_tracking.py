@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import matplotlib.image as mpimg
 import mlflow
 import pandas as pd
@@ -23,10 +26,17 @@ class Constant(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"y": [self.value] * len(model_input)})
 
 
-@pytest.fixture
-def tracker(tmp_path, monkeypatch) -> Tracker:
-    monkeypatch.chdir(tmp_path)  # the store's artifacts go beside it, in the temp dir
-    return Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "test", "train", 7, "abc123")
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory) -> Iterator[Tracker]:
+    """One store for the module (creating its tables takes seconds); each test registers
+    under its own model names."""
+    store = tmp_path_factory.mktemp("mlflow")
+    cwd = os.getcwd()
+    os.chdir(store)  # the store's artifacts go beside it, in the temp dir
+    try:
+        yield Tracker(f"sqlite:///{store / 'mlflow.db'}", "test", "train", 7, "abc123")
+    finally:
+        os.chdir(cwd)
 
 
 def final_run(tracker: Tracker, score: float) -> FinalRun:
@@ -79,19 +89,20 @@ def test_a_champion_without_a_score_is_replaced(tracker):
     mlflow.set_tracking_uri(tracker.uri)
     with mlflow.start_run(run_id=bare_id):
         bare = mlflow.pyfunc.log_model(name="model", python_model=Constant(0), pip_requirements=[])
-    version = mlflow.register_model(bare.model_uri, "prices")
-    tracker.client.set_registered_model_alias("prices", "champion", version.version)
-    result = tracker.register_final_model(final_run(tracker, 0.9), "prices", "champion")
+    version = mlflow.register_model(bare.model_uri, "unscored")
+    tracker.client.set_registered_model_alias("unscored", "champion", version.version)
+    result = tracker.register_final_model(final_run(tracker, 0.9), "unscored", "champion")
     assert result.promoted and result.previous_version == "1" and result.previous_score is None
     assert "has no oof_rmse" in result.describe()
-    assert champion(tracker) == result.version == "2"
+    assert champion(tracker, "unscored") == result.version == "2"
 
 
 def test_registration_is_per_name_and_alias(tracker):
-    tracker.register_final_model(final_run(tracker, 0.3), "prices", "champion")
-    other = tracker.register_final_model(final_run(tracker, 0.9), "prices", "candidate")
+    tracker.register_final_model(final_run(tracker, 0.3), "per-name", "champion")
+    other = tracker.register_final_model(final_run(tracker, 0.9), "per-name", "candidate")
     assert other.promoted and other.previous_version is None  # nothing held that alias
-    assert champion(tracker) == "1" and champion(tracker, alias="candidate") == "2"
+    assert champion(tracker, "per-name") == "1"
+    assert champion(tracker, "per-name", "candidate") == "2"
     elsewhere = tracker.register_final_model(final_run(tracker, 0.9), "rents", "champion")
     assert (elsewhere.version, elsewhere.promoted) == ("1", True)
 
