@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,6 +26,11 @@ from pipeline.features import validate_feature_config
 from pipeline.io import (_umask, load_pickle, read_json, save_pickle, write_csv, write_json,
                          write_parquet)
 from pipeline.submission import build_submission, validate_submission, write_submission
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from pipeline.tracking import FinalRun, Tracker
 
 log = logging.getLogger("pipeline")
 
@@ -178,20 +184,20 @@ def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> d
               "mlflow_parent_run_id": parent}
     trials = pd.DataFrame(tuning.trials_table(study))
     write_csv(Path(out_dir) / "trials.csv", trials)
-    _log_study_figures(tracker, parent, study, trials, cfg.base.seed)
+    importances, why_not = tuning.param_importances(study, cfg.base.seed)
+    if why_not:
+        log.info("no parameter importances plot: %s", why_not)
+    _log_study_figures(tracker, parent, trials, importances)
     tracker.log_artifacts(parent, [Path(out_dir) / "trials.csv"])
     write_json(Path(out_dir) / "best_params.json", result)
     return result
 
 
-def _log_study_figures(tracker, run_id: str, study, trials: pd.DataFrame, seed: int) -> None:
-    """The optimisation history and, when they mean something, the parameter importances."""
+def _log_study_figures(tracker: Tracker, run_id: str, trials: pd.DataFrame,
+                       importances: dict[str, float]) -> None:
+    """The optimisation history and, when there are some, the parameter importances."""
     from pipeline import report
-    from pipeline import tune as tuning
 
-    importances, why_not = tuning.param_importances(study, seed)
-    if why_not:
-        log.info("no parameter importances plot: %s", why_not)
     figs = report.study_figures(trials, importances)
     try:
         tracker.log_figures(run_id, figs)
@@ -257,8 +263,9 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
     return summary
 
 
-def _log_final_model(tracker, cfg: Config, fitted, best: dict, views, schema: Schema,
-                     out_dir: Path, figs: dict):
+def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel, best: dict,
+                     views: tuple[str, ...], schema: Schema, out_dir: Path,
+                     figs: dict[str, Figure]) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
