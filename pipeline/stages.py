@@ -188,6 +188,7 @@ def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> d
     if why_not:
         log.info("no parameter importances plot: %s", why_not)
     _log_study_figures(tracker, parent, trials, importances)
+    tracker.log_metrics(parent, {f"importance_{k}": v for k, v in importances.items()})
     tracker.log_artifacts(parent, [Path(out_dir) / "trials.csv"])
     write_json(Path(out_dir) / "best_params.json", result)
     return result

@@ -216,6 +216,8 @@ def test_runs_carry_the_plots_as_pngs(project, tmp_path):
     assert_valid_pngs(final_plots, {"learning_curves", "predicted_vs_actual", "residuals"})
     # 3 complete trials with different params: the importances can be computed
     assert_valid_pngs(study_plots, {"optimisation_history", "param_importances"})
+    importances = {k: v for k, v in study.data.metrics.items() if k.startswith("importance_")}
+    assert importances and sum(importances.values()) == pytest.approx(1.0)
     assert {"oof_predictions.csv", "learning_curves.csv", "plots"} <= artifacts
     assert_valid_pngs(project / "reports/plots",
                       {"learning_curves", "predicted_vs_actual", "residuals"})
