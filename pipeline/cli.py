@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd[name].add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
     cmd["evaluate"].add_argument("--reference-dir", type=Path, default=Path("data/reference"))
     cmd["evaluate"].add_argument("--plots", type=Path, default=Path("reports/plots"))
+    cmd["evaluate"].add_argument("--learning-curve", type=Path,
+                                 default=Path("reports/learning_curve.csv"),
+                                 help="train/validation RMSE by epoch, averaged over folds")
     cmd["summary"].add_argument("--submission", type=Path, default=Path("data/submission.csv"))
     return parser
 
@@ -94,7 +97,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> None:
         stages.predict(cfg, args.model, args.out)
     elif args.stage == "evaluate":
         stages.evaluate(cfg, args.train_dir, args.reference_dir, args.best_params,
-                        args.metrics, args.plots)
+                        args.metrics, args.plots, args.learning_curve)
     elif args.stage == "summary":
         print(_summary(cfg, args))
 
@@ -127,6 +130,9 @@ def _summary(cfg: Config, args: argparse.Namespace) -> str:
         f"model:      {args.train_dir / 'model.pkl'} (also logged to MLflow)",
         f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {uri}",
     ]
+    if cfg.tracking.registered_model:
+        lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
+                     f"{cfg.tracking.champion_alias} (the best final model so far)")
     return "\n".join(lines)
 
 
