@@ -160,7 +160,7 @@ def scaling(threads: int) -> list[dict]:
     return points
 
 
-def pruning(threads: int, n_trials: int) -> dict:
+def pruning(threads: int, n_trials: int, warmup: int | None, skip_unpruned: bool) -> dict:
     """The default study, 40 trials, with the configured pruner and without, timed."""
     import dataclasses
 
@@ -172,8 +172,12 @@ def pruning(threads: int, n_trials: int) -> dict:
     setup = setup_folds(train, schema, cfg)
     tuning.quiet_optuna()
     out = {}
-    for label, pruner in (("unpruned", PrunerConfig(kind="none")),
-                          ("pruned", cfg.tune.pruner)):
+    configured = cfg.tune.pruner if warmup is None else \
+        dataclasses.replace(cfg.tune.pruner, n_warmup_steps=warmup)
+    print(f"  pruner: {configured}", flush=True)
+    studies = [("unpruned", PrunerConfig(kind="none"))] * (not skip_unpruned) + \
+        [("pruned", configured)]
+    for label, pruner in studies:
         run_cfg = dataclasses.replace(cfg, tune=dataclasses.replace(cfg.tune, pruner=pruner))
         study = tuning.open_study(None, label, cfg.base.seed,
                                   cfg.tune.n_startup_trials, pruner)
@@ -199,6 +203,9 @@ def main() -> None:
     parser.add_argument("--pruning", action="store_true", help="also run the 40-trial studies")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--warmup", type=int, help="override tune.pruner.n_warmup_steps")
+    parser.add_argument("--skip-unpruned", action="store_true",
+                        help="only the pruned study (to try pruner settings)")
     parser.add_argument("--scaling-point", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,7 +233,9 @@ def main() -> None:
             f"{p['multiple']}x {p['us_per_row_epoch'] / base:.2f}" for p in points))
     if args.pruning:
         print(f"Optuna, {args.trials} trials of the default study (params.yaml):")
-        p = pruning(args.threads, args.trials)
+        p = pruning(args.threads, args.trials, args.warmup, args.skip_unpruned)
+        if args.skip_unpruned:
+            return
         pruned, unpruned = p["pruned"], p["unpruned"]
         print(f"  pruned/unpruned wall time: {pruned['seconds'] / unpruned['seconds']:.2f}; "
               f"epochs: {pruned['epochs'] / unpruned['epochs']:.2f}; "
