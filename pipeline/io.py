@@ -13,6 +13,18 @@ from typing import Any
 import pandas as pd
 
 
+class ServiceError(RuntimeError):
+    """A study storage or tracking server cannot be reached or used; the message says which."""
+
+
+def safe_url(url: str) -> str:
+    """A storage or tracking URL without its password, for files, logs and errors."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same directory and an atomic rename."""
     path = Path(path)
