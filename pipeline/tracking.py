@@ -64,7 +64,7 @@ class Tracker:
     def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str) -> None:
         self.uri = uri
         _check_server(uri)
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = _client(uri)
         self.experiment_id = self._experiment_id(experiment)
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
                      "dvc_stage": stage, "seed": str(seed)}
@@ -184,6 +184,21 @@ class Tracker:
             self.client.log_batch(run_id, params=param_list[i:i + 100])
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=list(metrics[i:i + 1000]))
+
+
+def _client(uri: str, attempts: int = 8) -> MlflowClient:
+    """A client of the store; a database store is created (migrated) on first use, and when
+    several workers start on a fresh database at once, all but one fail and retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return MlflowClient(tracking_uri=uri)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, MlflowException):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_server(uri: str, timeout: float = 10.0) -> None:
