@@ -6,12 +6,9 @@ Paths come from the CLI (and so from dvc.yaml); settings from the Config. Progre
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from pipeline.data import DataError, Schema, describe_schema, load_competition, 
 from pipeline.ensemble import FinalModel
 from pipeline.features import validate_feature_config
 from pipeline.io import (
-    _umask,
+    atomic_dir,
     load_pickle,
     read_json,
     safe_url,
@@ -46,27 +43,6 @@ class Prepared:
     test: pd.DataFrame
     schema: Schema
     data_hash: str
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temp name; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o777 & ~_umask())
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- prepare -------------------------------------------------------------------------------

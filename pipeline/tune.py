@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import socket
@@ -81,6 +82,12 @@ def quiet_optuna() -> None:
     trial retries and the constant liar (experimental for years, relied on here) stay quiet."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    for handler in logging.getLogger("optuna").handlers:  # Ctrl-C gets one line, from the CLI
+        handler.addFilter(_not_an_interrupt)
+
+
+def _not_an_interrupt(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def worker_id() -> str:

@@ -136,10 +136,15 @@ def check_study_and_runs(root: Path, tracking: str, reported: int) -> optuna.Stu
     return study
 
 
-def run_workers_then_stage(root: Path, tracking: str) -> None:
-    workers = [start(root, "tune-worker", "--threads", "1") for _ in range(2)]
+def run_workers_then_stage(root: Path, tracking: str, one_command: bool = False) -> None:
+    """Two workers (two commands, or one `tune-worker --processes 2`), then the tune stage."""
+    if one_command:
+        workers = [start(root, "tune-worker", "--processes", "2")]
+    else:
+        workers = [start(root, "tune-worker", "--threads", "1") for _ in range(2)]
     outputs = [finish(w) for w in workers]
-    ran = [int(re.search(r"ran (\d+) trials", out).group(1)) for out, _ in outputs]
+    ran = [int(n) for out, _ in outputs for n in re.findall(r"ran (\d+) trials", out)]
+    assert len(ran) == 2, outputs
     study = check_study_and_runs(root, tracking, sum(ran))
     before = len(study.trials)
     finish(subprocess.Popen(pipeline_cmd(root, "tune", "--out", str(root / "tune")), cwd=root,
@@ -200,7 +205,7 @@ def mlflow_server(database, tmp_path):
 def test_two_workers_share_one_study_tracked_by_an_mlflow_server(tmp_path, database,
                                                                  mlflow_server):
     root = make_project(tmp_path / "p", database("optuna"), mlflow_server)
-    run_workers_then_stage(root, mlflow_server)
+    run_workers_then_stage(root, mlflow_server, one_command=True)
 
 
 def test_a_worker_killed_mid_trial_is_retried_and_the_stage_resumes(tmp_path, database):
