@@ -63,7 +63,7 @@ def study_trials(root: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(tmp_path):
-    root = make_project(tmp_path, epochs=250, n_trials=1)
+    root = make_project(tmp_path, epochs=400, n_trials=1)
     first = subprocess.run(cli(root, *tune_args(root)), env=env(), capture_output=True,
                            text=True, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -78,7 +78,7 @@ def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(tmp_path):
         trials = study_trials(root)
         running = [t for t in trials if t.state.name == "RUNNING"]
         if sum(t.state.name == "COMPLETE" for t in trials) >= 2 and running and \
-                time.time() - running[0].datetime_start.timestamp() > 0.5:
+                time.time() - running[0].datetime_start.timestamp() > 0.2:
             break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
