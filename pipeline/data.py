@@ -346,6 +346,18 @@ def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, st
                              "identifier; if it is one, list it in data.drop_columns")
             elif whole and 2 < distinct <= FEW_DISTINCT:
                 few.append(f"{column} ({distinct})")
+    for column in columns:  # inferred or set: either way the model can learn nothing here
+        values = train[column]
+        if values.isna().all():
+            notes.append(f"{column}: every value is missing in the training file, so it "
+                         "carries no information (the model sees a constant); list it in "
+                         "data.drop_columns")
+        elif values.nunique(dropna=False) == 1:
+            value = values.iloc[0]
+            value = value.item() if isinstance(value, np.generic) else value
+            notes.append(f"{column}: the same value ({value!r}) on every training "
+                         "row, so it carries no information (the model sees a constant); "
+                         "list it in data.drop_columns")
     if few:
         notes.append(
             f"whole-number columns with few distinct values, inferred numeric: {_names(few)}; "
