@@ -96,9 +96,14 @@ def read_csv(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFra
     try:
         frame = pd.read_csv(path, encoding="utf-8", dtype={c: "str" for c in text_columns})
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(path, f"not valid UTF-8 (byte {exc.object[exc.start]:#04x})",
-                        line=line) from exc
+        data = path.read_bytes()  # pandas' offset is into its read buffer: find the byte here
+        try:
+            data.decode("utf-8")
+            start = exc.start
+        except UnicodeDecodeError as whole:
+            start = whole.start
+        line = data[:start].count(b"\n") + 1
+        raise DataError(path, f"not valid UTF-8 (byte {data[start]:#04x})", line=line) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(path, "file has no header row") from exc
     except pd.errors.ParserError as exc:
