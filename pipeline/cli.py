@@ -185,11 +185,12 @@ def _spawn_workers(args: argparse.Namespace, cfg: Config) -> int:
     children = [subprocess.Popen(command) for _ in range(processes)]
     try:
         codes = [child.wait() for child in children]
-    except KeyboardInterrupt:  # Ctrl-C reached the children too; let them record and stop
+    except KeyboardInterrupt:  # Ctrl-C reached the children too; a SIGTERM did not: pass it on
+        number = _signal_received.get("number", signal.SIGINT)
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+            if number != signal.SIGINT and child.poll() is None:
+                child.send_signal(number)
         codes = [child.wait() for child in children]
         print("interrupted: finished trials are saved", file=sys.stderr)
-        return 130
+        return 128 + number
     return max(codes, key=abs)

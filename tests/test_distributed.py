@@ -71,6 +71,7 @@ def make_project(root: Path, storage: str, tracking: str, **sections: dict) -> P
     write_competition(root / "raw", train, test)
     tune = {"n_trials": 6, "storage": storage, "heartbeat_interval": 1, "grace_period": 4,
             **sections.pop("tune", {})}
+    sections["model"] = {"epochs": 30, "eval_every": 3, **sections.get("model", {})}
     params = small_params(root / "raw", tune=tune, tracking={"uri": tracking,
                                                              "experiment": "dist"}, **sections)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -101,12 +102,18 @@ def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[str, str]:
     return out, err
 
 
-def the_study(root: Path) -> optuna.Study:
-    cfg = load_config(root / "params.yaml")
-    names = [s.study_name for s in optuna.get_all_study_summaries(cfg.tune.storage)
+_storages: dict[str, optuna.storages.RDBStorage] = {}
+
+
+def the_study(root: Path, must_exist: bool = True) -> optuna.Study | None:
+    url = load_config(root / "params.yaml").tune.storage
+    storage = _storages.setdefault(url, optuna.storages.RDBStorage(url))
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)
              if ":" not in s.study_name]  # not the MLflow parent-run claims
+    if not names and not must_exist:
+        return None
     assert len(names) == 1, names
-    return optuna.load_study(study_name=names[0], storage=cfg.tune.storage)
+    return optuna.load_study(study_name=names[0], storage=storage)
 
 
 def check_study_and_runs(root: Path, tracking: str, reported: int) -> optuna.Study:
@@ -211,22 +218,21 @@ def test_two_workers_share_one_study_tracked_by_an_mlflow_server(tmp_path, datab
 def test_a_worker_killed_mid_trial_is_retried_and_the_stage_resumes(tmp_path, database):
     tracking = database("mlflow")
     root = make_project(tmp_path, database("optuna"), tracking,
-                        model={"epochs": 300, "eval_every": 50},
+                        model={"epochs": 1500, "eval_every": 100},
                         tune={"n_trials": 3, "pruner": {"kind": "none"}})
     worker = start(root, "tune-worker", "--threads", "1")
-    storage = load_config(root / "params.yaml").tune.storage
     deadline = time.monotonic() + 120
     killed = None
-    while killed is None:  # once one trial is complete and the next has run for a second
+    while killed is None:  # once one trial is complete and the next is under way
         assert worker.poll() is None, worker.communicate()
         assert time.monotonic() < deadline, "the worker never got to a second trial"
-        time.sleep(0.3)
-        if not [s for s in optuna.get_all_study_summaries(storage) if ":" not in s.study_name]:
+        time.sleep(0.2)
+        study = the_study(root, must_exist=False)
+        if study is None:
             continue
-        trials = the_study(root).get_trials(deepcopy=False)
+        trials = study.get_trials(deepcopy=False)
         running = [t for t in trials if t.state.name == "RUNNING"]
-        if any(t.state.name == "COMPLETE" for t in trials) and running and \
-                time.time() - running[0].datetime_start.timestamp() > 1:
+        if any(t.state.name == "COMPLETE" for t in trials) and running:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             killed = running[0].number
