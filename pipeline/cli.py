@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd[name].add_argument("--metrics", type=Path, default=Path("reports/metrics.json"))
     cmd["evaluate"].add_argument("--reference-dir", type=Path, default=Path("data/reference"))
     cmd["evaluate"].add_argument("--plots", type=Path, default=Path("reports/plots"))
+    cmd["evaluate"].add_argument("--learning-curve", type=Path,
+                                 default=Path("reports/learning_curve.csv"),
+                                 help="train/validation RMSE by epoch, averaged over folds")
     cmd["summary"].add_argument("--submission", type=Path, default=Path("data/submission.csv"))
     return parser
 
@@ -130,7 +133,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> None:
         stages.predict(cfg, args.model, args.out)
     elif args.stage == "evaluate":
         stages.evaluate(cfg, args.train_dir, args.reference_dir, args.best_params,
-                        args.metrics, args.plots)
+                        args.metrics, args.plots, args.learning_curve)
     elif args.stage == "summary":
         print(_summary(cfg, args))
 
@@ -143,19 +146,29 @@ def _summary(cfg: Config, args: argparse.Namespace) -> str:
     best = read_json(args.best_params)
     ref = metrics["reference"]
     uri = resolve_tracking_uri(cfg.tracking.uri)
+    weights = metrics.get("blend_weights", {"mlp": 1.0})
     lines = [
         "",
-        f"OOF RMSE (model scale), all training rows:  {metrics['oof_rmse']:.5f}",
-        f"OOF RMSE without rows excluded from fitting: {metrics['oof_rmse_fit_rows']:.5f}",
+        "OOF RMSE (model scale)            all rows  without rows excluded from fitting",
+        f"  final model                      {metrics['oof_rmse']:.5f}  "
+        f"{metrics['oof_rmse_fit_rows']:.5f}",
+        f"  MLP alone                        {metrics['mlp_oof_rmse']:.5f}  "
+        f"{metrics.get('mlp_oof_rmse_fit_rows', float('nan')):.5f}",
+        *(f"  {name if name.startswith('reference') else 'reference ' + name:32s} "
+          f"{s['oof_rmse']:.5f}  {s['oof_rmse_fit_rows']:.5f}"
+          for name, s in ref.items()),
+        "final model = " + " + ".join(f"{w:.3f} x {name}" for name, w in weights.items())
+        + " (weights fitted on OOF predictions)",
         "per fold: " + ", ".join(f"{v:.4f}" for v in metrics["fold_rmse"].values()),
-        "references on the same folds: " + ", ".join(
-            f"{name} {s['oof_rmse']:.5f}" for name, s in ref.items()),
         f"best trial: #{best['trial']} of study {best['study']} (CV {best['value']:.5f}) "
         f"with {best['params']}",
         f"submission: {args.submission}",
         f"model:      {args.train_dir / 'model.pkl'} (also logged to MLflow)",
         f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {uri}",
     ]
+    if cfg.tracking.registered_model:
+        lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
+                     f"{cfg.tracking.champion_alias} (the best final model so far)")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -308,10 +309,25 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """MLflow."""
+    """MLflow: where runs go, and the registry entry the final model is registered under."""
 
     uri: str | None = None  # default sqlite:///mlflow.db; MLFLOW_TRACKING_URI overrides
     experiment: str | None = None  # null: named after data.target
+    # each final model becomes a new version of this registered model; null: not registered
+    registered_model: str | None = None
+    # moved to the new version only when its OOF score beats the current holder's
+    champion_alias: str = "champion"
+
+    def __post_init__(self) -> None:
+        name = self.registered_model
+        if name is not None and (not name.strip() or any(c in name for c in "/:@")):
+            raise ConfigError(f"tracking.registered_model: {name!r} must be non-empty, without "
+                              "'/', ':' or '@' (it appears in models:/<name>@<alias> URIs)")
+        alias = self.champion_alias
+        if not re.fullmatch(r"[\w-]{1,255}", alias) or alias.lower() == "latest" or \
+                re.fullmatch(r"[vV]\d+", alias):
+            raise ConfigError(f"tracking.champion_alias: {alias!r} must be letters, digits, '_' "
+                              "or '-', and neither 'latest' nor a version such as 'v2'")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,11 +356,33 @@ class Config:
                 tune, study_name=f"{tracking.experiment}-mlp"))
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (only true/false), as DVC reads params.
+
+    PyYAML follows YAML 1.1, where yes/no/on/off are booleans. `dvc exp run -S key=value`
+    rewrites params.yaml with ruamel (YAML 1.2) and drops the quotes that kept an ordinal
+    level such as "No" a string; read that way, the rewritten file means what it did before.
+    """
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as plain data, booleans read as YAML 1.2 (and DVC) read them."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_config(path: str | Path = "params.yaml") -> Config:
     """Read params.yaml into a Config; raise ConfigError naming the file and key on a problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

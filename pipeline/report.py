@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) -> dict:
@@ -17,6 +18,8 @@ def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) ->
         "oof_rmse": train_metrics["oof_rmse"],
         "oof_rmse_fit_rows": train_metrics["oof_rmse_fit_rows"],
         "mlp_oof_rmse": train_metrics["mlp_oof_rmse"],
+        "mlp_oof_rmse_fit_rows": train_metrics["mlp_oof_rmse_fit_rows"],
+        "blend_weights": train_metrics["weights"],
         "fold_rmse": {f"fold_{k}": v for k, v in enumerate(train_metrics["fold_rmse"])},
         "tune": {"best_trial": best["trial"], "best_cv_rmse": best["value"]},
         "reference": {name: {k: v for k, v in scores.items() if k != "fold_rmse"}
@@ -75,6 +78,58 @@ def learning_curves(history: pd.DataFrame) -> Figure:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def mean_learning_curve(history: pd.DataFrame) -> pd.DataFrame:
+    """Train and validation RMSE averaged over folds, seeds and views, at the epochs the
+    validation folds were scored (for `dvc plots`, whose linear template wants one line per
+    column, without gaps)."""
+    scored = history.dropna(subset=["val_rmse"])
+    curve = scored.groupby("epoch", as_index=False)[["train_rmse", "val_rmse"]].mean()
+    return curve.sort_values("epoch").reset_index(drop=True)
+
+
+def optimisation_history(trials: pd.DataFrame) -> Figure:
+    """Each complete trial's objective value, the best so far, and where trials were pruned.
+
+    `trials` has the tune stage's trials.csv columns: number, state, value."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    if len(complete):
+        ax.scatter(complete["number"], complete["value"], s=18, label="complete trial")
+        ax.step(complete["number"], complete["value"].cummin(), where="post", color="black",
+                linewidth=1, label="best so far")
+    pruned = trials[trials["state"] == "PRUNED"]
+    if len(pruned):
+        ax.plot(pruned["number"], [0] * len(pruned), "|", color="grey", markersize=12,
+                transform=ax.get_xaxis_transform(), label="pruned trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (CV RMSE, model scale)")
+    ax.set_title(f"Optimisation history ({len(complete)} complete, {len(pruned)} pruned)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def param_importances(importances: dict[str, float]) -> Figure:
+    """A horizontal bar per tuned parameter: its share of the objective's variance (fANOVA)."""
+    ranked = sorted(importances.items(), key=lambda item: item[1])
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(ranked) + 1.5))
+    ax.barh([name for name, _ in ranked], [value for _, value in ranked])
+    ax.set_xlabel("importance (share of the objective's variance)")
+    ax.set_xlim(0, 1)
+    ax.set_title("Hyperparameter importances")
+    fig.tight_layout()
+    return fig
+
+
+def study_figures(trials: pd.DataFrame, importances: dict[str, float]) -> dict[str, Figure]:
+    """The study's figures by file stem; importances only when there are some."""
+    figs = {"optimisation_history": optimisation_history(trials)}
+    if importances:
+        figs["param_importances"] = param_importances(importances)
+    return figs
 
 
 def figures(oof: pd.DataFrame, history: pd.DataFrame, log_target: bool) -> dict[str, Figure]:

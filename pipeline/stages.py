@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -31,6 +31,11 @@ from pipeline.io import (
     write_parquet,
 )
 from pipeline.submission import build_submission, validate_submission, write_submission
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from pipeline.tracking import FinalRun, Tracker
 
 log = logging.getLogger("pipeline")
 
@@ -218,7 +223,14 @@ def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> d
               "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
               "model": to_dict(with_overrides(cfg.model, best.params)),
               "mlflow_parent_run_id": t.parent_run}
-    write_csv(Path(out_dir) / "trials.csv", pd.DataFrame(tuning.trials_table(study)))
+    trials = pd.DataFrame(tuning.trials_table(study))
+    write_csv(Path(out_dir) / "trials.csv", trials)
+    importances, why_not = tuning.param_importances(study, cfg.base.seed)
+    if why_not:
+        log.info("no parameter importances plot: %s", why_not)
+    _log_study_figures(t.tracker, t.parent_run, trials, importances)
+    t.tracker.log_metrics(t.parent_run, {f"importance_{k}": v for k, v in importances.items()})
+    t.tracker.log_artifacts(t.parent_run, [Path(out_dir) / "trials.csv"])
     write_json(Path(out_dir) / "best_params.json", result)
     return result
 
@@ -262,22 +274,36 @@ def tune_worker(cfg: Config, prepared_dir: Path, storage_dir: Path,
     return WorkerReport(me, t.name, counts, tuning.trial_counts(t.study))
 
 
+def _log_study_figures(tracker: Tracker, run_id: str, trials: pd.DataFrame,
+                       importances: dict[str, float]) -> None:
+    """The optimisation history and, when there are some, the parameter importances."""
+    from pipeline import report
+
+    figs = report.study_figures(trials, importances)
+    try:
+        tracker.log_figures(run_id, figs)
+    finally:
+        report.close(figs)
+
+
 # --- train ---------------------------------------------------------------------------------
 
 def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path: Path,
           out_dir: Path) -> dict:
-    """Train the final model with the best params; save it, its OOF predictions and curves."""
+    """Train the final model with the best params; save it, its OOF predictions and curves;
+    log it to MLflow and register it (the champion alias moves only if it scores better)."""
+    from pipeline import report
     from pipeline.tracking import Tracker, resolve_tracking_uri
 
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
-    references = load_pickle(references_path) if cfg.ensemble.blend_with else None
+    references = load_pickle(references_path)
     setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
     views = cfg.ensemble.feature_views or (cfg.features.numeric_scaling,)
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
              cfg.ensemble.n_seeds, len(views), best["params"])
     fitted = workflow.fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
-                                      references, setup)
+                                      references if cfg.ensemble.blend_with else None, setup)
     metrics = fitted.metrics
     log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
@@ -285,37 +311,62 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
     log.info("final model (weights %s): OOF RMSE %.5f (%.5f without excluded rows)",
              {k: round(v, 3) for k, v in fitted.weights.items()}, metrics["oof_rmse"],
              metrics["oof_rmse_fit_rows"])
-    report = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
-              "params": best["params"]}
+    summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
+               "params": best["params"]}
     out_dir = Path(out_dir)
     write_csv(out_dir / "oof_predictions.csv", fitted.oof)
-    write_csv(out_dir / "learning_curves.csv",
-              workflow.learning_curves(fitted.mlp, setup.folds.n_folds))
-    write_json(out_dir / "train_metrics.json", report)
+    curves = workflow.learning_curves(fitted.mlp, setup.folds.n_folds)
+    write_csv(out_dir / "learning_curves.csv", curves)
+    write_json(out_dir / "train_metrics.json", summary)
     save_pickle(out_dir / "model.pkl", fitted.model)
 
     schema = prepared.schema
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
+    figs = report.figures(fitted.oof, curves, cfg.data.log_target)
+    try:
+        final = _log_final_model(tracker, cfg, fitted, best, views, schema, out_dir, figs)
+    finally:
+        report.close(figs)
+    log.info("logged the final model to MLflow run %s", final.run_id)
+    if cfg.tracking.registered_model:
+        registration = tracker.register_final_model(final, cfg.tracking.registered_model,
+                                                    cfg.tracking.champion_alias)
+        log.info("%s", registration.describe())
+    return summary
+
+
+def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel, best: dict,
+                     views: tuple[str, ...], schema: Schema, out_dir: Path,
+                     figs: dict[str, Figure]) -> FinalRun:
+    """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
-    run_id = tracker.log_final_model(
+    metrics = fitted.metrics
+    return tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "feature_views": ",".join(views),
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
-        metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()}},
+        metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+                 # the references on the same folds, so the MLflow UI compares them too
+                 **{f"{_reference_key(name)}_{k}": v
+                    for name, scores in references.scores.items()
+                    for k, v in scores.items() if k != "fold_rmse"}},
         step_metrics={"fold_rmse": fitted.fold_scores},
         model_path=out_dir / "model.pkl",
         signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
-                    "study_run_id": best.get("mlflow_parent_run_id", "")})
-    log.info("logged the final model to MLflow run %s", run_id)
-    return report
+                    "study_run_id": best.get("mlflow_parent_run_id", "")},
+        figures=figs)
+
+
+def _reference_key(name: str) -> str:
+    return name if name.startswith("reference") else f"reference_{name}"
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
@@ -370,8 +421,9 @@ def predict(cfg: Config, model_path: Path, out_path: Path) -> pd.DataFrame:
 # --- evaluate ------------------------------------------------------------------------------
 
 def evaluate(cfg: Config, train_dir: Path, reference_dir: Path, best_params_path: Path,
-             metrics_path: Path, plots_dir: Path) -> dict:
-    """Put the model's scores beside the references' and draw the diagnostic plots."""
+             metrics_path: Path, plots_dir: Path, curve_path: Path | None = None) -> dict:
+    """Put the model's scores beside the references' and draw the diagnostic plots; write
+    the learning curve averaged over folds for `dvc plots`."""
     from pipeline import report
 
     train_dir = Path(train_dir)
@@ -387,5 +439,7 @@ def evaluate(cfg: Config, train_dir: Path, reference_dir: Path, best_params_path
                 fig.savefig(tmp / f"{stem}.png", dpi=100)
     finally:
         report.close(figs)
+    if curve_path is not None:
+        write_csv(curve_path, report.mean_learning_curve(history))
     write_json(metrics_path, summary)
     return summary

@@ -3,19 +3,26 @@
 Run structure: one parent run per Optuna study, one child run per trial (params, each fold's
 score as a metric step, the running mean, the trial's state), one run for the final model
 with the model attached. Trial runs are written with explicit run ids through MlflowClient,
-never through a global "active run", so parallel trials cannot collide.
+never through a global "active run", so parallel trials cannot collide. Figures arrive
+drawn (pipeline.report draws them) and are stored as PNG artifacts under `plots/`.
+
+The registry: every final model becomes a new version of `tracking.registered_model`; the
+champion alias moves to it only when its OOF score is lower than the current holder's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -27,9 +34,50 @@ from mlflow.types import DataType
 from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 MAX_PARAM_LENGTH = 6000
+CHAMPION_METRIC = "oof_rmse"  # on the final run; lower is better
+PLOTS_DIR = "plots"
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """Where the final model went: its run and the logged model's URI."""
+
+    run_id: str
+    model_uri: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What registering a final model did: its new version, and whether it took the alias."""
+
+    name: str
+    alias: str
+    version: str
+    score: float
+    promoted: bool
+    previous_version: str | None = None  # the alias holder before, if any
+    previous_score: float | None = None
+
+    def describe(self) -> str:
+        """One line for the log: the version, and why the alias moved or stayed."""
+        new = f"registered {self.name} version {self.version} ({CHAMPION_METRIC} {self.score:.5f})"
+        uri = f"models:/{self.name}@{self.alias}"
+        if self.previous_version is None:
+            return f"{new}; first {self.alias}: {uri} -> version {self.version}"
+        if self.previous_score is None:
+            return (f"{new}; {self.alias} version {self.previous_version} has no "
+                    f"{CHAMPION_METRIC}, so {uri} -> version {self.version}")
+        if self.promoted:
+            return (f"{new}; beats {self.alias} version {self.previous_version} "
+                    f"({self.previous_score:.5f}): {uri} -> version {self.version}")
+        return (f"{new}; {self.alias} stays version {self.previous_version} "
+                f"({self.previous_score:.5f} is not beaten)")
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
@@ -139,12 +187,28 @@ class Tracker:
             max_results=1)
         return runs[0].info.run_id if runs else None
 
+    def log_figures(self, run_id: str, figures: Mapping[str, Figure]) -> None:
+        """Each figure as `plots/<stem>.png` on the run."""
+        for stem, fig in figures.items():
+            self.client.log_figure(run_id, fig, f"{PLOTS_DIR}/{stem}.png",
+                                   save_kwargs={"dpi": 100})
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        """Plain values at step 0 (they replace what a resumed study's run held)."""
+        now = _now_ms()
+        self._log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    def log_artifacts(self, run_id: str, paths: Iterable[Path]) -> None:
+        for path in paths:
+            self.client.log_artifact(run_id, str(path))
+
     def log_final_model(self, run_name: str, params: dict, metrics: dict[str, float],
                         step_metrics: dict[str, list[float]], model_path: Path,
                         signature_frame: pd.DataFrame, input_example: pd.DataFrame,
                         output_example: pd.DataFrame,
-                        artifacts: Iterable[Path], extra_tags: dict[str, str]) -> str:
-        """The final model's run: params, scores, artifacts, and the pyfunc model."""
+                        artifacts: Iterable[Path], extra_tags: dict[str, str],
+                        figures: Mapping[str, Figure] | None = None) -> FinalRun:
+        """The final model's run: params, scores, artifacts, figures and the pyfunc model."""
         run = self.client.create_run(self.experiment_id, run_name=run_name,
                                      tags={**self.tags, **extra_tags, "run_kind": "final"})
         run_id = run.info.run_id
@@ -153,17 +217,46 @@ class Tracker:
         for name, values in step_metrics.items():
             batch += [Metric(name, float(v), now, i) for i, v in enumerate(values)]
         self._log_batch(run_id, metrics=batch, params=params)
-        for path in artifacts:
-            self.client.log_artifact(run_id, str(path))
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.uri)
-        try:
-            with mlflow.start_run(run_id=run_id):
-                _log_pyfunc(model_path, signature_frame, input_example, output_example)
-        finally:
-            mlflow.set_tracking_uri(previous)
+        self.log_artifacts(run_id, artifacts)
+        self.log_figures(run_id, figures or {})
+        with _tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
+            info = _log_pyfunc(model_path, signature_frame, input_example, output_example)
         self.client.set_terminated(run_id, "FINISHED")
-        return run_id
+        return FinalRun(run_id, info.model_uri)
+
+    def register_final_model(self, final: FinalRun, name: str, alias: str) -> Registration:
+        """Register the final model as a new version of `name`; give it `alias` when its
+        OOF score is lower than the current holder's (or nothing holds the alias yet)."""
+        score = self.client.get_run(final.run_id).data.metrics[CHAMPION_METRIC]
+        previous = self._alias_holder(name, alias)
+        previous_score = None if previous is None else self._version_score(previous)
+        with _tracking_uri(self.uri):
+            version = mlflow.register_model(
+                final.model_uri, name,
+                tags={CHAMPION_METRIC: f"{score:.6f}", "data_hash": self.tags["data_hash"],
+                      "mlflow.source.git.commit": self.tags["mlflow.source.git.commit"]})
+        promoted = previous_score is None or score < previous_score
+        if promoted:
+            self.client.set_registered_model_alias(name, alias, version.version)
+        return Registration(name=name, alias=alias, version=str(version.version), score=score,
+                            promoted=promoted,
+                            previous_version=None if previous is None else str(previous.version),
+                            previous_score=previous_score)
+
+    def _alias_holder(self, name: str, alias: str):
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:  # no such registered model, or nothing holds the alias
+            return None
+
+    def _version_score(self, version) -> float | None:
+        """The champion metric of the run a model version came from, if that run has it."""
+        if not version.run_id:
+            return None
+        try:
+            return self.client.get_run(version.run_id).data.metrics.get(CHAMPION_METRIC)
+        except MlflowException:  # the run was deleted for good
+            return None
 
     def _run_exists(self, run_id: str) -> bool:
         try:
@@ -220,6 +313,17 @@ def _check_server(uri: str, timeout: float = 10.0) -> None:
                            "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)") from exc
 
 
+@contextlib.contextmanager
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
 def _ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
@@ -245,14 +349,14 @@ class SubmissionModel(mlflow.pyfunc.PythonModel):
 
 
 def _log_pyfunc(model_path: Path, signature_frame: pd.DataFrame, input_example: pd.DataFrame,
-                output_example: pd.DataFrame) -> None:
+                output_example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
     from mlflow.models import infer_signature
 
     with warnings.catch_warnings():  # integer columns here have no gap in the data
         warnings.filterwarnings("ignore", message=".*Integer columns.*")
         signature = infer_signature(signature_frame, output_example)
     signature.inputs = _missing_value_safe(signature.inputs)
-    mlflow.pyfunc.log_model(
+    return mlflow.pyfunc.log_model(
         name="model",
         python_model=SubmissionModel(),
         artifacts={"final_model": str(model_path)},

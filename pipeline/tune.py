@@ -349,3 +349,25 @@ def get_study_attr(study: optuna.Study, key: str) -> str | None:
 
 def set_study_attr(study: optuna.Study, key: str, value: str) -> None:
     study.set_user_attr(key, value)
+
+
+def param_importances(study: optuna.Study, seed: int) -> tuple[dict[str, float], str | None]:
+    """fANOVA importances of the parameters that varied over the complete trials, or an empty
+    dict and the reason there are none (too few trials, nothing varied): Optuna would
+    otherwise answer with equal shares that mean nothing."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}, f"{len(complete)} complete trial(s); importances need at least 2"
+    if len({t.value for t in complete}) < 2:
+        return {}, "every complete trial has the same objective value"
+    names = sorted({name for t in complete for name in t.params})
+    varied = [n for n in names if len({repr(t.params.get(n)) for t in complete}) > 1]
+    if not varied:
+        return {}, "no parameter varied over the complete trials"
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                              params=varied)
+    except (ValueError, RuntimeError) as exc:  # e.g. a search space that changed mid-study
+        return {}, f"Optuna could not compute them: {exc}"
+    return {name: float(value) for name, value in importances.items()}, None

@@ -105,3 +105,14 @@ def competition(tmp_path: Path, houses) -> Path:
 @pytest.fixture
 def config(competition: Path) -> Config:
     return config_from_dict(small_params(competition))
+
+
+@pytest.fixture(scope="session")
+def e2e_project(tmp_path_factory) -> Path:
+    """A small House Prices project after a real `dvc repro`, shared by the end-to-end and
+    notebook tests (one pipeline run for both)."""
+    from .test_end_to_end import dvc, small_project
+
+    project = small_project(tmp_path_factory.mktemp("e2e"))
+    dvc(project, "repro")
+    return project

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,66 @@ def test_bad_data_contracts_are_rejected(data, message):
 def test_log_target_takes_true_false_or_log1p():
     for value in (True, False, "log1p"):
         assert config_from_dict({"data": {**DATA, "log_target": value}}).data.log_target == value
+
+
+# --- tracking and the model registry ---------------------------------------------------------
+
+def test_repository_params_register_the_model_with_a_champion_alias():
+    cfg = load_config(REPO / "params.yaml")
+    assert cfg.tracking.registered_model == "house-prices-mlp"
+    assert cfg.tracking.champion_alias == "champion"
+    # without the key nothing is registered: no default names a competition
+    assert config_from_dict({"data": DATA}).tracking.registered_model is None
+    off = config_from_dict({"data": DATA, "tracking": {"registered_model": None}})
+    assert off.tracking.registered_model is None
+
+
+@pytest.mark.parametrize("tracking, message", [
+    ({"registered_model": ""}, "tracking.registered_model: '' must be non-empty"),
+    ({"registered_model": "a/b"}, "without '/', ':' or '@'"),
+    ({"registered_model": "prices@best"}, "without '/', ':' or '@'"),
+    ({"champion_alias": "latest"}, "tracking.champion_alias: 'latest'"),
+    ({"champion_alias": "v3"}, "neither 'latest' nor a version"),
+    ({"champion_alias": "the best"}, "letters, digits"),
+    ({"champion_alias": ""}, "tracking.champion_alias"),
+    ({"champion_alias": None}, "tracking.champion_alias: expected a string"),
+    ({"registry": "x"}, "unknown key tracking.registry"),
+])
+def test_bad_registry_settings_are_rejected(tracking, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"data": DATA, "tracking": tracking})
+
+
+# --- params.yaml as DVC rewrites it ------------------------------------------------------------
+
+def test_params_rewritten_by_dvc_exp_run_mean_the_same(tmp_path: Path):
+    """`dvc exp run -S model.dropout=0.3` rewrites params.yaml with DVC's own YAML writer,
+    which drops the quotes around ordinal levels such as "No" and "Y"; YAML 1.1 would then
+    read No as false. The rewritten file must load as the original with one value changed."""
+    from dvc.utils.serialize import modify_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    with modify_yaml(path) as params:
+        params["model"]["dropout"] = 0.3
+    assert "[None, No, Mn, Av, Gd]" in path.read_text()  # the quotes are gone
+    rewritten = load_config(path)
+    original = load_config(REPO / "params.yaml")
+    assert rewritten.data.ordinal_levels["BsmtExposure"] == ("None", "No", "Mn", "Av", "Gd")
+    assert rewritten.data.ordinal_levels["CentralAir"] == ("N", "Y")
+    assert rewritten.model.dropout == 0.3
+    assert dataclasses.replace(rewritten, model=original.model) == original
+
+
+def test_yes_no_on_off_are_text_and_true_false_booleans(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data: {id_column: id, target: y, log_target: yes,\n"
+                    "       drop_columns: [no, off, On]}\n")
+    with pytest.raises(ConfigError, match="data.log_target: expected true/false or log1p, got "
+                                          "'yes'"):
+        load_config(path)
+    path.write_text("data: {id_column: id, target: y, log_target: True, drop_columns: [no]}\n"
+                    "model: {linear_skip: false}\n")
+    cfg = load_config(path)
+    assert cfg.data.log_target is True and cfg.data.drop_columns == ("no",)
+    assert cfg.model.linear_skip is False

@@ -35,6 +35,7 @@ def small_project(root: Path) -> Path:
     shutil.copytree(REPO / "pipeline", project / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    shutil.copy(REPO / ".gitignore", project / ".gitignore")  # the stores stay out of git
     raw = project / "data" / "raw"
     raw.mkdir(parents=True)
     train = pd.read_csv(REPO / "data/raw/train.csv").iloc[:300]
@@ -59,10 +60,12 @@ def small_project(root: Path) -> Path:
     return project
 
 
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(project: Path, *args: str, check: bool = True,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(env_extra or {})
     result = subprocess.run(list(args), cwd=project, env=env, capture_output=True, text=True,
                             timeout=900)
     if check and result.returncode != 0:
@@ -75,10 +78,8 @@ def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    project = small_project(tmp_path_factory.mktemp("e2e"))
-    dvc(project, "repro")
-    return project
+def project(e2e_project) -> Path:
+    return e2e_project
 
 
 def test_submission_is_valid(project):
@@ -142,6 +143,12 @@ def test_mlflow_holds_study_trials_and_final_model(project):
     final = kinds["final"][0]
     assert final.data.metrics["oof_rmse"] == pytest.approx(
         json.loads((project / "models/train_metrics.json").read_text())["oof_rmse"])
+    references = json.loads((project / "data/reference/reference_metrics.json").read_text())
+    for name in ("linear", "gbm"):  # the comparison is in MLflow too, on the same folds
+        assert final.data.metrics[f"reference_{name}_oof_rmse"] == pytest.approx(
+            references[name]["oof_rmse"])
+    assert final.data.metrics["reference_average_oof_rmse"] == pytest.approx(
+        references["reference_average"]["oof_rmse"])
     models = client.search_logged_models([experiment.experiment_id])
     assert any(m.source_run_id == final.info.run_id for m in models)
 
@@ -167,6 +174,133 @@ def test_logged_model_reproduces_the_submission(project):
     np.testing.assert_allclose(predicted["SalePrice"], sub["SalePrice"], rtol=0, atol=0.005)
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MODEL_NAME = "house-prices-mlp"
+
+
+def runs_by_kind(project: Path) -> dict[str, list]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("house-prices")
+    kinds: dict[str, list] = {}
+    for r in client.search_runs([experiment.experiment_id]):
+        kinds.setdefault(r.data.tags.get("run_kind"), []).append(r)
+    return kinds
+
+
+def assert_valid_pngs(directory: Path, stems: set[str]) -> None:
+    import matplotlib.image as mpimg
+
+    assert {p.stem for p in directory.glob("*.png")} == stems
+    for stem in stems:
+        path = directory / f"{stem}.png"
+        assert path.read_bytes()[:8] == PNG_MAGIC, path
+        height, width, _ = mpimg.imread(path).shape
+        assert height > 100 and width > 100
+
+
+def test_runs_carry_the_plots_as_pngs(project, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    kinds = runs_by_kind(project)
+    final, study = kinds["final"][0], kinds["study"][0]
+    assert final.data.tags["study_run_id"] == study.info.run_id
+    for tag in ("mlflow.source.git.commit", "data_hash", "dvc_stage", "seed"):
+        assert tag in final.data.tags and tag in study.data.tags
+    cwd = os.getcwd()
+    os.chdir(project)  # artifacts live beside the store, relative to the project
+    try:
+        final_plots = Path(client.download_artifacts(final.info.run_id, "plots",
+                                                     str(tmp_path / "final")))
+        study_plots = Path(client.download_artifacts(study.info.run_id, "plots",
+                                                     str(tmp_path / "study")))
+        artifacts = {a.path for a in client.list_artifacts(final.info.run_id)}
+    finally:
+        os.chdir(cwd)
+    assert_valid_pngs(final_plots, {"learning_curves", "predicted_vs_actual", "residuals"})
+    # 3 complete trials with different params: the importances can be computed
+    assert_valid_pngs(study_plots, {"optimisation_history", "param_importances"})
+    importances = {k: v for k, v in study.data.metrics.items() if k.startswith("importance_")}
+    assert importances and sum(importances.values()) == pytest.approx(1.0)
+    assert {"oof_predictions.csv", "learning_curves.csv", "plots"} <= artifacts
+    assert_valid_pngs(project / "reports/plots",
+                      {"learning_curves", "predicted_vs_actual", "residuals"})
+
+
+def test_the_champion_is_registered_and_serves_the_submission(project, tmp_path):
+    """`mlflow models predict -m models:/<name>@champion` reproduces data/submission.csv."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    final = runs_by_kind(project)["final"][0]
+    assert str(champion.version) == "1" and champion.run_id == final.info.run_id
+    assert float(champion.tags["oof_rmse"]) == pytest.approx(final.data.metrics["oof_rmse"])
+    out = tmp_path / "predictions.json"
+    run(project, "mlflow", "models", "predict", "-m", f"models:/{MODEL_NAME}@champion",
+        "-i", "data/raw/test.csv", "-t", "csv", "--env-manager", "local", "-o", str(out),
+        env_extra={"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"})
+    predicted = pd.DataFrame(json.loads(out.read_text())["predictions"])
+    sub = pd.read_csv(project / "data/submission.csv")
+    assert predicted.columns.tolist() == ["Id", "SalePrice"]
+    np.testing.assert_array_equal(predicted["Id"], sub["Id"])
+    np.testing.assert_allclose(predicted["SalePrice"], sub["SalePrice"], rtol=0, atol=0.005)
+
+
+def test_dvc_plots_and_metrics_diff(project, tmp_path):
+    out = tmp_path / "dvc_plots"
+    shown = dvc(project, "plots", "show", "-o", str(out), "--json")
+    shown = json.loads(shown.stdout)
+    assert not shown.get("errors"), shown["errors"]
+    plots = shown["data"]
+    for name in ("learning_curve", "predicted_vs_actual", "reports/plots/learning_curves.png"):
+        assert name in plots, list(plots)
+    curve_spec = json.dumps(plots["learning_curve"])
+    assert "val_rmse" in curve_spec and "train_rmse" in curve_spec
+    curve = pd.read_csv(project / "reports/learning_curve.csv")
+    assert curve.columns.tolist() == ["epoch", "train_rmse", "val_rmse"]
+    assert curve["epoch"].tolist() == [2, 4, 6, 8]  # eval_every 2 over 8 epochs
+    html = dvc(project, "plots", "show", "-o", str(out)).stdout
+    assert "index.html" in html and (out / "index.html").exists()
+    diff = dvc(project, "metrics", "diff", "--all").stdout
+    for key in ("oof_rmse", "fold_rmse.fold_2", "reference.gbm.oof_rmse"):
+        assert key in diff, diff
+
+
+def test_optuna_dashboard_reads_the_study_storage(project):
+    """The README's optuna-dashboard command serves the tune stage's study."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:  # a free port on the loopback interface
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    before = (project / "data/optuna/optuna.db").read_bytes()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), "sqlite:///data/optuna/optuna.db",
+         "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref", "--quiet"],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while body is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies",
+                                            timeout=5) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert body is not None, err.decode(errors="replace")
+    best = json.loads((project / "data/tune/best_params.json").read_text())
+    assert best["study"] in {s["study_name"] for s in body["study_summaries"]}
+    assert (project / "data/optuna/optuna.db").read_bytes() == before  # it only read
+
+
 def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):
     project = small_project(tmp_path)
     train = pd.read_csv(project / "data/raw/train.csv")
@@ -179,3 +313,29 @@ def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):
         result.stderr
     assert not (project / "data/prepared").exists()
     assert not list((project / "data").glob(".prepared*"))
+
+
+def test_dvc_exp_run_with_a_changed_param_and_exp_show(project):
+    """An experiment rewrites params.yaml (DVC's YAML writer drops quotes such as "No"s),
+    reruns the stages that read the param, and registers a new version; the champion alias
+    goes to whichever version scores lower."""
+    run(project, "git", "checkout", "--", "params.yaml")  # undo earlier tests' edits
+    dvc(project, "exp", "run", "-n", "one-seed", "-S", "ensemble.n_seeds=1")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["ensemble"]["n_seeds"] == 1
+    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    names = {r.get("name") for rev in shown for exp in rev.get("experiments") or []
+             for r in exp.get("revs", [])}
+    assert "one-seed" in names, shown
+    table = dvc(project, "exp", "show", "--no-pager", "--md").stdout
+    assert "one-seed" in table and "ensemble.n_seeds" in table and "oof_rmse" in table
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    assert len(versions) == 2
+    scores = {str(v.version): float(v.tags["oof_rmse"]) for v in versions}
+    assert scores["1"] != scores["2"]
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert str(champion.version) == min(scores, key=scores.get)

@@ -1,0 +1,104 @@
+"""The figures and tables the stages draw from their outputs: pure functions, real matplotlib."""
+
+import io
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from pipeline import report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def history_frame(n_folds: int = 2, epochs: int = 6, eval_every: int = 2) -> pd.DataFrame:
+    """learning_curves.csv as the train stage writes it: two views, two seeds."""
+    rows = []
+    for view in ("standard", "quantile"):
+        for seed in range(2):
+            for fold in range(n_folds):
+                for epoch in range(1, epochs + 1):
+                    scored = epoch % eval_every == 0
+                    rows.append({"view": view, "epoch": epoch, "fold": fold, "seed": seed,
+                                 "train_rmse": 1.0 / epoch + 0.01 * fold,
+                                 "val_rmse": 1.5 / epoch + 0.01 * seed if scored else np.nan})
+    return pd.DataFrame(rows)
+
+
+def oof_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    actual = rng.normal(12, 0.4, 50)
+    return pd.DataFrame({"Id": np.arange(50), "fold": np.arange(50) % 2,
+                         "excluded_from_fit": [True] + [False] * 49, "actual": actual,
+                         "predicted": actual + rng.normal(0, 0.1, 50)})
+
+
+def trials_frame() -> pd.DataFrame:
+    return pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE", "PRUNED", "COMPLETE",
+                                                           "FAIL"],
+                         "value": [0.3, np.nan, 0.2, np.nan], "param_lr": [0.1, 0.2, 0.3, 0.4]})
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=50)
+    return buffer.getvalue()
+
+
+def test_mean_learning_curve_averages_folds_seeds_and_views_at_scored_epochs():
+    history = history_frame()
+    curve = report.mean_learning_curve(history)
+    assert curve.columns.tolist() == ["epoch", "train_rmse", "val_rmse"]
+    assert curve["epoch"].tolist() == [2, 4, 6]  # only epochs the validation folds were scored
+    assert not curve.isna().any().any()
+    at_4 = history[history["epoch"] == 4]
+    assert curve.loc[1, "train_rmse"] == pytest.approx(at_4["train_rmse"].mean())
+    assert curve.loc[1, "val_rmse"] == pytest.approx(1.5 / 4 + 0.005)
+
+
+def test_run_figures_are_pngs_matplotlib_can_read():
+    figs = report.figures(oof_frame(), history_frame(), log_target=True)
+    try:
+        assert set(figs) == {"predicted_vs_actual", "residuals", "learning_curves"}
+        for fig in figs.values():
+            data = png_bytes(fig)
+            assert data.startswith(PNG_MAGIC)
+            assert mpimg.imread(io.BytesIO(data), format="png").ndim == 3
+    finally:
+        report.close(figs)
+
+
+def test_optimisation_history_marks_complete_and_pruned_trials():
+    fig = report.optimisation_history(trials_frame())
+    try:
+        ax = fig.axes[0]
+        assert "2 complete, 1 pruned" in ax.get_title()
+        best_so_far = [line for line in ax.get_lines() if line.get_label() == "best so far"][0]
+        assert list(best_so_far.get_ydata()) == [0.3, 0.2]
+        assert png_bytes(fig).startswith(PNG_MAGIC)
+    finally:
+        report.close({"h": fig})
+
+
+def test_study_figures_leave_out_importances_when_there_are_none():
+    figs = report.study_figures(trials_frame(), {})
+    assert set(figs) == {"optimisation_history"}
+    report.close(figs)
+    figs = report.study_figures(trials_frame(), {"lr": 0.7, "dropout": 0.3})
+    try:
+        assert set(figs) == {"optimisation_history", "param_importances"}
+        bars = figs["param_importances"].axes[0].patches
+        assert sorted(round(b.get_width(), 3) for b in bars) == [0.3, 0.7]
+    finally:
+        report.close(figs)
+
+
+def test_optimisation_history_of_a_study_without_complete_trials_still_draws():
+    trials = pd.DataFrame({"number": [0], "state": ["PRUNED"], "value": [np.nan]})
+    fig = report.optimisation_history(trials)
+    try:
+        assert png_bytes(fig).startswith(PNG_MAGIC)
+    finally:
+        report.close({"h": fig})

@@ -1,0 +1,134 @@
+"""Tracking against a real MLflow store (SQLite in a temp dir): figures, registry, champion."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import matplotlib.image as mpimg
+import mlflow
+import pandas as pd
+import pytest
+
+from pipeline import report
+from pipeline.tracking import CHAMPION_METRIC, FinalRun, Registration, Tracker
+
+from .test_report import PNG_MAGIC, oof_frame, trials_frame
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    """A stand-in for the final model: the registry logic does not care what it predicts."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return pd.DataFrame({"y": [self.value] * len(model_input)})
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory) -> Iterator[Tracker]:
+    """One store for the module (creating its tables takes seconds); each test registers
+    under its own model names."""
+    store = tmp_path_factory.mktemp("mlflow")
+    cwd = os.getcwd()
+    os.chdir(store)  # the store's artifacts go beside it, in the temp dir
+    try:
+        yield Tracker(f"sqlite:///{store / 'mlflow.db'}", "test", "train", 7, "abc123")
+    finally:
+        os.chdir(cwd)
+
+
+def final_run(tracker: Tracker, score: float) -> FinalRun:
+    """A finished final run holding the champion metric and a small logged model."""
+    run_id = tracker.client.create_run(tracker.experiment_id, run_name="final model",
+                                       tags={**tracker.tags, "run_kind": "final"}).info.run_id
+    tracker.client.log_metric(run_id, CHAMPION_METRIC, score)
+    mlflow.set_tracking_uri(tracker.uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(score),
+                                       pip_requirements=[])
+    return FinalRun(run_id, info.model_uri)
+
+
+def champion(tracker: Tracker, name: str = "prices", alias: str = "champion") -> str:
+    return str(tracker.client.get_model_version_by_alias(name, alias).version)
+
+
+def test_first_version_becomes_champion_and_only_a_lower_score_takes_the_alias(tracker):
+    first = tracker.register_final_model(final_run(tracker, 0.30), "prices", "champion")
+    assert (first.version, first.promoted, first.previous_version) == ("1", True, None)
+    assert champion(tracker) == "1"
+    assert "first champion" in first.describe()
+
+    worse = tracker.register_final_model(final_run(tracker, 0.40), "prices", "champion")
+    assert (worse.version, worse.promoted) == ("2", False)
+    assert (worse.previous_version, worse.previous_score) == ("1", pytest.approx(0.30))
+    assert champion(tracker) == "1"
+    assert "champion stays version 1" in worse.describe()
+
+    tie = tracker.register_final_model(final_run(tracker, 0.30), "prices", "champion")
+    assert not tie.promoted and champion(tracker) == "1"  # a tie is not a win
+
+    better = tracker.register_final_model(final_run(tracker, 0.20), "prices", "champion")
+    assert (better.version, better.promoted) == ("4", True)
+    assert champion(tracker) == "4"
+    assert "beats champion version 1" in better.describe()
+
+    version = tracker.client.get_model_version("prices", "4")
+    assert version.tags[CHAMPION_METRIC] == "0.200000"
+    assert version.tags["data_hash"] == "abc123"
+    assert "mlflow.source.git.commit" in version.tags
+    loaded = mlflow.pyfunc.load_model("models:/prices@champion")
+    assert loaded.predict(pd.DataFrame({"x": [1]}))["y"].tolist() == [0.20]
+
+
+def test_a_champion_without_a_score_is_replaced(tracker):
+    # a version registered by hand, from a run that has no oof_rmse, holds the alias
+    bare_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    mlflow.set_tracking_uri(tracker.uri)
+    with mlflow.start_run(run_id=bare_id):
+        bare = mlflow.pyfunc.log_model(name="model", python_model=Constant(0), pip_requirements=[])
+    version = mlflow.register_model(bare.model_uri, "unscored")
+    tracker.client.set_registered_model_alias("unscored", "champion", version.version)
+    result = tracker.register_final_model(final_run(tracker, 0.9), "unscored", "champion")
+    assert result.promoted and result.previous_version == "1" and result.previous_score is None
+    assert "has no oof_rmse" in result.describe()
+    assert champion(tracker, "unscored") == result.version == "2"
+
+
+def test_registration_is_per_name_and_alias(tracker):
+    tracker.register_final_model(final_run(tracker, 0.3), "per-name", "champion")
+    other = tracker.register_final_model(final_run(tracker, 0.9), "per-name", "candidate")
+    assert other.promoted and other.previous_version is None  # nothing held that alias
+    assert champion(tracker, "per-name") == "1"
+    assert champion(tracker, "per-name", "candidate") == "2"
+    elsewhere = tracker.register_final_model(final_run(tracker, 0.9), "rents", "champion")
+    assert (elsewhere.version, elsewhere.promoted) == ("1", True)
+
+
+def test_figures_become_png_artifacts_under_plots(tracker, tmp_path):
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    figs = {**report.study_figures(trials_frame(), {"lr": 1.0}),
+            "predicted_vs_actual": report.predicted_vs_actual(oof_frame(), "log")}
+    try:
+        tracker.log_figures(run_id, figs)
+    finally:
+        report.close(figs)
+    listed = {a.path for a in tracker.client.list_artifacts(run_id, "plots")}
+    assert listed == {"plots/optimisation_history.png", "plots/param_importances.png",
+                      "plots/predicted_vs_actual.png"}
+    local = tracker.client.download_artifacts(run_id, "plots", str(tmp_path))
+    for stem in figs:
+        path = f"{local}/{stem}.png"
+        with open(path, "rb") as handle:
+            assert handle.read(8) == PNG_MAGIC
+        assert mpimg.imread(path).shape[0] > 100
+
+
+def test_describe_says_what_happened():
+    kept = Registration("m", "champion", "3", 0.25, False, "2", 0.2)
+    assert kept.describe() == ("registered m version 3 (oof_rmse 0.25000); champion stays "
+                               "version 2 (0.20000 is not beaten)")
+    moved = Registration("m", "champion", "3", 0.15, True, "2", 0.2)
+    assert "models:/m@champion -> version 3" in moved.describe()
