@@ -325,7 +325,8 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
                       cfg.base.seed, prepared.data_hash)
     figs = report.figures(fitted.oof, curves, cfg.data.log_target)
     try:
-        final = _log_final_model(tracker, cfg, fitted, best, views, schema, out_dir, figs)
+        final = _log_final_model(tracker, cfg, fitted, best, views, schema, out_dir, figs,
+                                 references)
     finally:
         report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
@@ -338,7 +339,7 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
 
 def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel, best: dict,
                      views: tuple[str, ...], schema: Schema, out_dir: Path,
-                     figs: dict[str, Figure]) -> FinalRun:
+                     figs: dict[str, Figure], references: workflow.References) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
