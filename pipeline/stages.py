@@ -164,7 +164,8 @@ def study_parent_run(study: Any, storage: Any, tracker: Any, name: str,
     """The study's one MLflow parent run, however many workers open the study at once.
 
     Its id is a study attribute per tracking store. When it is missing, one worker wins the
-    right to create it (an atomic claim in the study storage) and the others wait for it.
+    right to create it (an atomic claim in the study storage: a study named after it, deleted
+    once the id is recorded) and the others wait for it.
     """
     import time
 
@@ -174,9 +175,15 @@ def study_parent_run(study: Any, storage: Any, tracker: Any, name: str,
     run_id = tuning.get_study_attr(study, attr)
     if run_id and tracker.run_exists(run_id):
         return tracker.start_study_run(name, run_id)
-    if tuning.claim_once(storage, f"{name}:{attr}"):
-        run_id = tracker.start_study_run(name, None)
-        tuning.set_study_attr(study, attr, run_id)
+    claim = f"{name}:{attr}"
+    if tuning.claim_once(storage, claim):
+        # the claim is released once the id is recorded, so winning it may also mean that
+        # the previous holder has just finished: look again before creating a run
+        run_id = tuning.get_study_attr(study, attr)
+        if not (run_id and tracker.run_exists(run_id)):
+            run_id = tracker.start_study_run(name, None)
+            tuning.set_study_attr(study, attr, run_id)
+        tuning.release_claim(storage, claim)
         return run_id
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

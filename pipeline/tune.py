@@ -177,6 +177,14 @@ def claim_once(storage: str | optuna.storages.BaseStorage, key: str) -> bool:
     return True
 
 
+def release_claim(storage: str | optuna.storages.BaseStorage, key: str) -> None:
+    """Remove a claim once what it guarded is recorded, so it does not linger as a study."""
+    try:
+        optuna.delete_study(study_name=key, storage=storage)
+    except KeyError:  # already gone
+        pass
+
+
 def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
     if cfg.kind == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,

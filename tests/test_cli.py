@@ -25,7 +25,7 @@ def make_project(root: Path, epochs: int = 12, **tune) -> Path:
     train = make_houses(150, seed=1)
     test = make_houses(50, seed=2, first_id=1001).drop(columns="SalePrice")
     write_competition(root / "raw", train, test)
-    params = small_params(root / "raw", model={"epochs": epochs, "eval_every": 50},
+    params = small_params(root / "raw", model={"epochs": epochs, "eval_every": 100},
                           tune={"pruner": {"kind": "none"}, **tune},
                           tracking={"uri": f"sqlite:///{root / 'mlflow.db'}"})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -54,8 +54,12 @@ def tune_args(root: Path) -> list[str]:
             "--storage-dir", str(root / "optuna")]
 
 
+_storages: dict[Path, optuna.storages.RDBStorage] = {}
+
+
 def study_trials(root: Path) -> list[optuna.trial.FrozenTrial]:
-    storage = f"sqlite:///{root / 'optuna' / 'optuna.db'}"
+    url = f"sqlite:///{root / 'optuna' / 'optuna.db'}"
+    storage = _storages.setdefault(root, optuna.storages.RDBStorage(url))
     summaries = [s for s in optuna.get_all_study_summaries(storage) if ":" not in s.study_name]
     if not summaries:
         return []
@@ -63,7 +67,7 @@ def study_trials(root: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(tmp_path):
-    root = make_project(tmp_path, epochs=400, n_trials=1)
+    root = make_project(tmp_path, epochs=2000, n_trials=1)
     first = subprocess.run(cli(root, *tune_args(root)), env=env(), capture_output=True,
                            text=True, timeout=120)
     assert first.returncode == 0, first.stderr
