@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.data import DataError
+from pipeline.io import ServiceError
 from pipeline.submission import SubmissionError
 
 log = logging.getLogger("pipeline")
@@ -17,6 +20,8 @@ log = logging.getLogger("pipeline")
 STAGES = {
     "prepare": "validate the raw CSVs, infer column kinds, write typed frames",
     "tune": "run or resume the Optuna study (K-fold CV objective); write best_params.json",
+    "tune-worker": "add trials to the tune stage's study from this process (or --processes N); "
+                   "writes no output: start as many as you like, on any machine",
     "reference": "cross-validate the reference models (linear, gradient boosting)",
     "train": "train the final model with the best params; write model and OOF predictions",
     "predict": "predict the test file; validate and write the submission CSV",
@@ -34,11 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = {name: sub.add_parser(name, help=text, description=text)
            for name, text in STAGES.items()}
     cmd["prepare"].add_argument("--out", type=Path, default=Path("data/prepared"))
-    for name in ("tune", "reference", "train"):
+    for name in ("tune", "tune-worker", "reference", "train"):
         cmd[name].add_argument("--prepared", type=Path, default=Path("data/prepared"))
     cmd["tune"].add_argument("--out", type=Path, default=Path("data/tune"))
-    cmd["tune"].add_argument("--storage-dir", type=Path, default=Path("data/optuna"),
-                             help="where the default SQLite study storage lives")
+    for name in ("tune", "tune-worker"):
+        cmd[name].add_argument("--storage-dir", type=Path, default=Path("data/optuna"),
+                               help="where the default SQLite study storage lives")
+    worker = cmd["tune-worker"]
+    worker.add_argument("--processes", type=_positive, default=1,
+                        help="worker processes to start on this machine (default 1)")
+    worker.add_argument("--threads", type=_positive, default=None,
+                        help="torch threads per process (default: base.threads, else the "
+                             "cores divided among the processes)")
+    worker.add_argument("--n-trials", type=_positive, default=None,
+                        help="at most this many trials per process (default: until the study "
+                             "holds tune.n_trials finished trials)")
     cmd["reference"].add_argument("--out", type=Path, default=Path("data/reference"))
     cmd["train"].add_argument("--best-params", type=Path,
                               default=Path("data/tune/best_params.json"))
@@ -68,18 +83,36 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for noisy in ("alembic", "mlflow", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler stopping a worker: as Ctrl-C
     try:
         cfg = load_config(args.params)
-        _set_threads(cfg, args.stage)
+        if args.stage == "tune-worker" and args.processes > 1:
+            return _spawn_workers(args, cfg)
+        _set_threads(cfg, args.stage, getattr(args, "threads", None))
         _run(args, cfg)
-    except (ConfigError, DataError, SubmissionError) as exc:
+    except (ConfigError, DataError, SubmissionError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished work is saved; run the same command again to resume",
-              file=sys.stderr)
-        return 130
+        print("interrupted: finished trials and outputs are saved; run the same command again "
+              "to resume", file=sys.stderr)
+        return 128 + _signal_received.get("number", signal.SIGINT)
     return 0
+
+
+_signal_received: dict[str, int] = {}
+
+
+def _interrupt(number: int, _frame: object) -> None:
+    _signal_received["number"] = number
+    raise KeyboardInterrupt
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> None:
@@ -89,6 +122,9 @@ def _run(args: argparse.Namespace, cfg: Config) -> None:
         stages.prepare(cfg, args.out)
     elif args.stage == "tune":
         stages.tune(cfg, args.prepared, args.out, args.storage_dir)
+    elif args.stage == "tune-worker":
+        report = stages.tune_worker(cfg, args.prepared, args.storage_dir, args.n_trials)
+        print(report.line(cfg.tune.n_trials), flush=True)
     elif args.stage == "reference":
         stages.reference(cfg, args.prepared, args.out)
     elif args.stage == "train":
@@ -136,9 +172,38 @@ def _summary(cfg: Config, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def _set_threads(cfg: Config, stage: str) -> None:
+def _set_threads(cfg: Config, stage: str, threads: int | None = None) -> None:
+    """Torch threads: --threads, else base.threads, else the cores shared among the trials
+    this process runs at once, so parallel trials or workers do not oversubscribe the CPU."""
     import torch
 
-    cores = cfg.base.threads or os.cpu_count() or 1
-    jobs = cfg.tune.n_jobs if stage == "tune" else 1
+    cores = threads or cfg.base.threads or os.cpu_count() or 1
+    jobs = cfg.tune.n_jobs if stage in ("tune", "tune-worker") and not threads else 1
     torch.set_num_threads(max(1, cores // jobs))
+
+
+def _spawn_workers(args: argparse.Namespace, cfg: Config) -> int:
+    """Start --processes tune workers on this machine, the cores split among them; wait."""
+    processes = args.processes
+    threads = args.threads or max(1, (cfg.base.threads or os.cpu_count() or 1)
+                                  // (processes * cfg.tune.n_jobs))
+    command = [sys.executable, "-m", "pipeline", "--params", str(args.params)]
+    if args.quiet:
+        command.append("-q")
+    command += ["tune-worker", "--prepared", str(args.prepared), "--storage-dir",
+                str(args.storage_dir), "--threads", str(threads)]
+    if args.n_trials:
+        command += ["--n-trials", str(args.n_trials)]
+    log.info("starting %d workers with %d torch threads each", processes, threads)
+    children = [subprocess.Popen(command) for _ in range(processes)]
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:  # Ctrl-C reached the children too; a SIGTERM did not: pass it on
+        number = _signal_received.get("number", signal.SIGINT)
+        for child in children:
+            if number != signal.SIGINT and child.poll() is None:
+                child.send_signal(number)
+        codes = [child.wait() for child in children]
+        print("interrupted: finished trials are saved", file=sys.stderr)
+        return 128 + number
+    return max(codes, key=abs)

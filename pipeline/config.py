@@ -275,6 +275,11 @@ class TuneConfig:
     n_startup_trials: int = 10  # random trials before the TPE sampler starts modelling
     objective_rows: Literal["all", "fit"] = "all"  # score all rows, or those not fit_excluded
     storage: str | None = None  # Optuna storage URL; default: SQLite file under the stage's dir
+    # crash safety on database storages: a trial whose process stops beating for grace_period
+    # seconds (a killed worker) is marked failed and queued again, at most max_retries times
+    heartbeat_interval: int | None = 60  # seconds; null: no heartbeat
+    grace_period: int | None = None  # seconds; null: twice heartbeat_interval
+    max_retries: int = 3
     study_name: str | None = None  # null: "<tracking.experiment>-mlp"; a hash is appended
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     search_space: dict[str, SearchDimension] = field(default_factory=dict)
@@ -284,6 +289,15 @@ class TuneConfig:
             raise ConfigError(f"tune.n_trials must be >= 1, got {self.n_trials}")
         if self.n_jobs < 1:
             raise ConfigError(f"tune.n_jobs must be >= 1, got {self.n_jobs}")
+        if self.heartbeat_interval is not None and self.heartbeat_interval < 1:
+            raise ConfigError("tune.heartbeat_interval must be >= 1 (seconds) or null, got "
+                              f"{self.heartbeat_interval}")
+        if self.grace_period is not None and (
+                self.grace_period < 1 or self.grace_period <= (self.heartbeat_interval or 0)):
+            raise ConfigError("tune.grace_period must be longer than tune.heartbeat_interval, "
+                              f"got {self.grace_period}")
+        if self.max_retries < 0:
+            raise ConfigError(f"tune.max_retries must be >= 0, got {self.max_retries}")
         tunable = {f.name for f in dataclasses.fields(ModelConfig)}
         for name in self.search_space:
             if name not in tunable:

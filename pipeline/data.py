@@ -96,9 +96,14 @@ def read_csv(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFra
     try:
         frame = pd.read_csv(path, encoding="utf-8", dtype={c: "str" for c in text_columns})
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(path, f"not valid UTF-8 (byte {exc.object[exc.start]:#04x})",
-                        line=line) from exc
+        data = path.read_bytes()  # pandas' offset is into its read buffer: find the byte here
+        try:
+            data.decode("utf-8")
+            start = exc.start
+        except UnicodeDecodeError as whole:
+            start = whole.start
+        line = data[:start].count(b"\n") + 1
+        raise DataError(path, f"not valid UTF-8 (byte {data[start]:#04x})", line=line) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(path, "file has no header row") from exc
     except pd.errors.ParserError as exc:
@@ -346,6 +351,18 @@ def _schema_warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, st
                              "identifier; if it is one, list it in data.drop_columns")
             elif whole and 2 < distinct <= FEW_DISTINCT:
                 few.append(f"{column} ({distinct})")
+    for column in columns:  # inferred or set: either way the model can learn nothing here
+        values = train[column]
+        if values.isna().all():
+            notes.append(f"{column}: every value is missing in the training file, so it "
+                         "carries no information (the model sees a constant); list it in "
+                         "data.drop_columns")
+        elif values.nunique(dropna=False) == 1:
+            value = values.iloc[0]
+            value = value.item() if isinstance(value, np.generic) else value
+            notes.append(f"{column}: the same value ({value!r}) on every training "
+                         "row, so it carries no information (the model sees a constant); "
+                         "list it in data.drop_columns")
     if few:
         notes.append(
             f"whole-number columns with few distinct values, inferred numeric: {_names(few)}; "

@@ -7,6 +7,8 @@ rows only. Nothing names a competition's columns: those come from params (`featu
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import skew
@@ -147,7 +149,9 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
         if self.threshold is None or len(x) < 3:
             self.columns_ = np.zeros(x.shape[1], dtype=bool)
         else:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                # a constant column (all missing, or one value) has no skewness: it stays as is
+                warnings.simplefilter("ignore", RuntimeWarning)
                 col_skew = np.nan_to_num(skew(x, axis=0, nan_policy="omit"))
             self.columns_ = (np.nanmin(x, axis=0) >= 0) & (np.abs(col_skew) > self.threshold)
         self.n_features_in_ = x.shape[1]

@@ -6,15 +6,12 @@ Paths come from the CLI (and so from dvc.yaml); settings from the Config. Progre
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,8 +20,16 @@ from pipeline.config import Config, to_dict, with_overrides
 from pipeline.data import DataError, Schema, describe_schema, load_competition, read_csv
 from pipeline.ensemble import FinalModel
 from pipeline.features import validate_feature_config
-from pipeline.io import (_umask, load_pickle, read_json, save_pickle, write_csv, write_json,
-                         write_parquet)
+from pipeline.io import (
+    atomic_dir,
+    load_pickle,
+    read_json,
+    safe_url,
+    save_pickle,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from pipeline.submission import build_submission, validate_submission, write_submission
 
 if TYPE_CHECKING:
@@ -43,27 +48,6 @@ class Prepared:
     test: pd.DataFrame
     schema: Schema
     data_hash: str
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temp name; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o777 & ~_umask())
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- prepare -------------------------------------------------------------------------------
@@ -128,40 +112,104 @@ def resolve_storage(cfg: Config, storage_dir: Path) -> str:
     return default_storage(storage_dir)
 
 
-def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> dict:
-    """Run (or resume) the Optuna study; write best_params.json and trials.csv."""
+@dataclass
+class Tuning:
+    """An open study with its MLflow parent run: what the tune stage and its workers share."""
+
+    study: Any  # optuna.Study (optuna is imported by pipeline.tune only)
+    storage: str
+    name: str
+    tracker: Any  # pipeline.tracking.Tracker
+    parent_run: str
+    objective: Callable[[Any], float]
+    on_trial: Callable[[Any], None]
+
+
+def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
+                worker: str | None = None) -> Tuning:
+    """Open (or create) the study and its MLflow parent run; build the objective."""
     from pipeline import tune as tuning
     from pipeline.tracking import Tracker, resolve_tracking_uri
 
     tuning.quiet_optuna()
     prepared = load_prepared(prepared_dir)
     setup = workflow.setup_folds(prepared.train, prepared.schema, cfg)
-    storage = resolve_storage(cfg, storage_dir)
+    url = resolve_storage(cfg, storage_dir)
+    storage = tuning.make_storage(url, cfg.tune)
     name = tuning.study_name(cfg, prepared.data_hash)
     study = tuning.open_study(storage, name, cfg.base.seed, cfg.tune.n_startup_trials,
-                              cfg.tune.pruner)
-    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "tune",
-                      cfg.base.seed, prepared.data_hash)
-    parent = tracker.start_study_run(name, tuning.get_study_attr(study, tuning.PARENT_RUN_ATTR))
-    tuning.set_study_attr(study, tuning.PARENT_RUN_ATTR, parent)
-    done = tuning.finished_trials(study)
-    log.info("study %s: %d of %d trials already finished", name, done, cfg.tune.n_trials)
+                              cfg.tune.pruner, worker=worker)
+    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
+                      "tune" if worker is None else "tune-worker", cfg.base.seed,
+                      prepared.data_hash)
+    parent = study_parent_run(study, storage, tracker, name)
 
     def on_trial(record: tuning.TrialRecord) -> None:
         tracker.log_trial(parent, name, record.number, record.state, record.value,
                           record.params, record.fold_scores, record.checkpoints,
                           record.started, record.finished)
         finished = tuning.finished_trials(study)
-        best = study.best_value if any(t.state.name == "COMPLETE" for t in
-                                       study.get_trials(deepcopy=False)) else float("nan")
+        complete = tuning.trial_counts(study).get("COMPLETE", 0)
+        best = study.best_value if complete else float("nan")
         value = f"{record.value:.5f}" if record.value is not None else "-"
         log.info("trial %d %s: %s (best %.5f) [%d/%d]", record.number, record.state.lower(),
                  value, best, finished, cfg.tune.n_trials)
 
+    objective = tuning.make_objective(setup.features, setup.y, setup.folds, cfg)
+    return Tuning(study, url, name, tracker, parent, objective, on_trial)
+
+
+def study_parent_run(study: Any, storage: Any, tracker: Any, name: str,
+                     wait_seconds: float = 60.0) -> str:
+    """The study's one MLflow parent run, however many workers open the study at once.
+
+    Its id is a study attribute per tracking store. When it is missing, one worker wins the
+    right to create it (an atomic claim in the study storage: a study named after it, deleted
+    once the id is recorded) and the others wait for it.
+    """
+    import time
+
+    from pipeline import tune as tuning
+
+    attr = f"{tuning.PARENT_RUN_ATTR}:{tracker.key}"
+    run_id = tuning.get_study_attr(study, attr)
+    if run_id and tracker.run_exists(run_id):
+        return tracker.start_study_run(name, run_id)
+    claim = f"{name}:{attr}"
+    if tuning.claim_once(storage, claim):
+        # the claim is released once the id is recorded, so winning it may also mean that
+        # the previous holder has just finished: look again before creating a run
+        run_id = tuning.get_study_attr(study, attr)
+        if not (run_id and tracker.run_exists(run_id)):
+            run_id = tracker.start_study_run(name, None)
+            tuning.set_study_attr(study, attr, run_id)
+        tuning.release_claim(storage, claim)
+        return run_id
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        run_id = tuning.get_study_attr(study, attr)
+        if run_id and tracker.run_exists(run_id):
+            return run_id
+        time.sleep(0.5)
+    # the claimant died before recording its run, or the run was deleted since
+    run_id = tracker.find_study_run(name) or tracker.start_study_run(name, None)
+    tuning.set_study_attr(study, attr, run_id)
+    return run_id
+
+
+def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> dict:
+    """Run (or resume) the Optuna study until it holds tune.n_trials finished trials, with
+    any workers sharing it; write best_params.json and trials.csv from the study."""
+    from pipeline import tune as tuning
+
+    t = open_tuning(cfg, prepared_dir, storage_dir)
+    study, name = t.study, t.name
+    log.info("study %s in %s: %d of %d trials already finished", name, safe_url(t.storage),
+             tuning.finished_trials(study), cfg.tune.n_trials)
     status = "FAILED"
     try:
-        tuning.run_study(study, tuning.make_objective(setup.features, setup.y, setup.folds, cfg),
-                         cfg.tune.n_trials, cfg.tune.timeout_minutes, cfg.tune.n_jobs, on_trial)
+        tuning.run_study(study, t.objective, cfg.tune.n_trials, cfg.tune.timeout_minutes,
+                         cfg.tune.n_jobs, t.on_trial, wait_for_others=True)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -175,23 +223,62 @@ def tune(cfg: Config, prepared_dir: Path, out_dir: Path, storage_dir: Path) -> d
             best_params = best.params
         except RuntimeError:
             pass
-        tracker.end_study_run(parent, summary, best_params, status)
+        t.tracker.end_study_run(t.parent_run, summary, best_params, status)
 
     best = tuning.best_trial(study)
-    result = {"study": name, "storage": _safe_url(storage), "trial": best.number,
+    result = {"study": name, "storage": safe_url(t.storage), "trial": best.number,
               "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
               "model": to_dict(with_overrides(cfg.model, best.params)),
-              "mlflow_parent_run_id": parent}
+              "mlflow_parent_run_id": t.parent_run}
     trials = pd.DataFrame(tuning.trials_table(study))
     write_csv(Path(out_dir) / "trials.csv", trials)
     importances, why_not = tuning.param_importances(study, cfg.base.seed)
     if why_not:
         log.info("no parameter importances plot: %s", why_not)
-    _log_study_figures(tracker, parent, trials, importances)
-    tracker.log_metrics(parent, {f"importance_{k}": v for k, v in importances.items()})
-    tracker.log_artifacts(parent, [Path(out_dir) / "trials.csv"])
+    _log_study_figures(t.tracker, t.parent_run, trials, importances)
+    t.tracker.log_metrics(t.parent_run, {f"importance_{k}": v for k, v in importances.items()})
+    t.tracker.log_artifacts(t.parent_run, [Path(out_dir) / "trials.csv"])
     write_json(Path(out_dir) / "best_params.json", result)
     return result
+
+
+@dataclass
+class WorkerReport:
+    """What one tune worker did."""
+
+    worker: str
+    study: str
+    ran: dict[str, int]  # trial state -> how many this worker ran
+    study_counts: dict[str, int]  # trial state -> how many the study holds
+
+    def line(self, n_trials: int) -> str:
+        ran = sum(self.ran.values())
+        states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.ran.items())) or "none"
+        finished = self.study_counts.get("COMPLETE", 0) + self.study_counts.get("PRUNED", 0)
+        return (f"worker {self.worker} ran {ran} trials ({states}); study {self.study} holds "
+                f"{finished} finished of {n_trials}")
+
+
+def tune_worker(cfg: Config, prepared_dir: Path, storage_dir: Path,
+                max_trials: int | None = None) -> WorkerReport:
+    """Contribute trials to the shared study until it holds tune.n_trials finished ones (or
+    this worker ran `max_trials`); write no stage output: the tune stage does that."""
+    from pipeline import tune as tuning
+
+    me = tuning.worker_id()
+    t = open_tuning(cfg, prepared_dir, storage_dir, worker=me)
+    if t.storage.startswith("sqlite"):
+        log.warning("the study lives in SQLite (%s): parallel workers may stop on 'database is "
+                    "locked'; use PostgreSQL (or a journal file on one machine), see README, "
+                    "Scaling out", t.storage)
+    log.info("worker %s joins study %s in %s: %d of %d trials finished", me, t.name,
+             safe_url(t.storage), tuning.finished_trials(t.study), cfg.tune.n_trials)
+    ran = tuning.run_study(t.study, t.objective, cfg.tune.n_trials, cfg.tune.timeout_minutes,
+                           cfg.tune.n_jobs, t.on_trial, max_trials=max_trials)
+    counts: dict[str, int] = {}
+    for record in ran:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    return WorkerReport(me, t.name, counts, tuning.trial_counts(t.study))
 
 
 def _log_study_figures(tracker: Tracker, run_id: str, trials: pd.DataFrame,
@@ -204,14 +291,6 @@ def _log_study_figures(tracker: Tracker, run_id: str, trials: pd.DataFrame,
         tracker.log_figures(run_id, figs)
     finally:
         report.close(figs)
-
-
-def _safe_url(url: str) -> str:
-    """A storage URL without its password, for files and logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 # --- train ---------------------------------------------------------------------------------
@@ -253,7 +332,8 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
                       cfg.base.seed, prepared.data_hash)
     figs = report.figures(fitted.oof, curves, cfg.data.log_target)
     try:
-        final = _log_final_model(tracker, cfg, fitted, best, views, schema, out_dir, figs)
+        final = _log_final_model(tracker, cfg, fitted, best, views, schema, out_dir, figs,
+                                 references)
     finally:
         report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
@@ -266,7 +346,7 @@ def train(cfg: Config, prepared_dir: Path, best_params_path: Path, references_pa
 
 def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel, best: dict,
                      views: tuple[str, ...], schema: Schema, out_dir: Path,
-                     figs: dict[str, Figure]) -> FinalRun:
+                     figs: dict[str, Figure], references: workflow.References) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)

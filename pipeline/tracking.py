@@ -111,7 +111,8 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str) -> None:
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        _check_server(uri)
+        self.client = _client(uri)
         self.experiment_id = self._experiment_id(experiment)
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
                      "dvc_stage": stage, "seed": str(seed)}
@@ -126,6 +127,15 @@ class Tracker:
             return self.client.create_experiment(name)
         except MlflowException:  # another worker created it first
             return self.client.get_experiment_by_name(name).experiment_id
+
+    @property
+    def key(self) -> str:
+        """A short name for this store and experiment, so a study knows its run in each."""
+        return hashlib.sha256(f"{self.uri}|{self.experiment_id}".encode()).hexdigest()[:10]
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether the run is in this experiment and not deleted."""
+        return self._run_exists(run_id)
 
     def start_study_run(self, study_name: str, existing_run_id: str | None) -> str:
         """The study's parent run: reopened when the study resumes, else created."""
@@ -267,6 +277,40 @@ class Tracker:
             self.client.log_batch(run_id, params=param_list[i:i + 100])
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=list(metrics[i:i + 1000]))
+
+
+def _client(uri: str, attempts: int = 8) -> MlflowClient:
+    """A client of the store; a database store is created (migrated) on first use, and when
+    several workers start on a fresh database at once, all but one fail and retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return MlflowClient(tracking_uri=uri)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, MlflowException):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_server(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast, with the URI in the message, when a tracking server does not answer: the
+    MLflow client would otherwise retry for minutes before giving up."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    from pipeline.io import ServiceError, safe_url
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceError(f"cannot reach the MLflow tracking server {safe_url(uri)}: {reason} "
+                           "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)") from exc
 
 
 @contextlib.contextmanager

@@ -118,6 +118,26 @@ def test_infinite_value(tmp_path, houses):
         load_with(tmp_path, train, test)
 
 
+def test_huge_value(tmp_path, houses):
+    train, test = houses
+    test.loc[4, "GrLivArea"] = 1e300  # finite, but overflows the model's float32
+    with pytest.raises(DataError, match=r"test\.csv, column 'GrLivArea', line 6: value 1e\+300 "
+                                        r"is infinite or too large \(limit 1e\+30\)"):
+        load_with(tmp_path, train, test)
+
+
+def test_all_missing_and_constant_columns_are_flagged_not_fatal(tmp_path, houses):
+    train, test = houses
+    train = train.assign(Empty=np.nan, Const=5, Same="x")
+    test = test.assign(Empty=1.0, Const=6, Same="y")
+    frame, _, schema = load_with(tmp_path, train, test)
+    notes = "\n".join(schema.warnings)
+    assert "Empty: every value is missing in the training file" in notes
+    assert "Const: the same value (5) on every training row" in notes
+    assert "Same: the same value ('x') on every training row" in notes
+    assert frame["Empty"].isna().all()  # kept: features turn it into a constant, never NaN
+
+
 def test_empty_file(tmp_path, houses):
     train, test = houses
     directory = write_competition(tmp_path / "bad", train, test)
@@ -183,7 +203,9 @@ def test_non_utf8_bytes(tmp_path, houses):
     directory = write_competition(tmp_path / "bad", train, test)
     raw = (directory / "train.csv").read_bytes().replace(b"North", "Nörth".encode("latin-1"), 1)
     (directory / "train.csv").write_bytes(raw)
-    with pytest.raises(DataError, match=r"train\.csv, line \d+: not valid UTF-8 \(byte 0xf6\)"):
+    line = raw[:raw.index(b"N\xf6rth")].count(b"\n") + 1
+    assert line > 1
+    with pytest.raises(DataError, match=rf"train\.csv, line {line}: not valid UTF-8 \(byte 0xf6\)"):
         load_competition(data_config(directory))
 
 

@@ -230,3 +230,24 @@ def test_quantile_scaling_maps_numbers_to_a_bounded_normal_shape(typed):
     assert abs(np.median(out)) < 0.1 and 0.8 < out.std() < 1.2
     huge = frame.head(1).assign(GrLivArea=1e9)
     assert pre.transform(huge)[0, area] <= out.max() + 1e-9
+
+
+@pytest.mark.parametrize("scaling", ["standard", "quantile"])
+def test_all_missing_and_constant_columns_give_finite_features_without_warnings(scaling):
+    import warnings
+
+    raw = make_houses(120, seed=4).assign(Empty=np.nan, Const=5.0, Same="x")
+    schema = infer_schema(raw, DATA)
+    frame = coerce(raw, schema, "train.csv")
+    new = coerce(make_houses(30, seed=5).assign(Empty=2.0, Const=9.0, Same="y"), schema,
+                 "test.csv")  # values never seen in training
+    cfg = FeaturesConfig(**{**FEATURES.__dict__, "numeric_scaling": scaling})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # none from a constant column
+        prep = fitted_on(frame, schema, cfg)
+        x_fit, x_new = prep.transform(frame), prep.transform(new)
+    assert np.isfinite(x_fit).all() and np.isfinite(x_new).all()
+    names = list(prep.named_steps["columns"].get_feature_names_out())
+    for column in ("Empty", "Const"):  # a constant the model can ignore, never NaN
+        i = next(k for k, n in enumerate(names) if n.endswith(f"__{column}"))
+        assert np.ptp(x_fit[:, i]) == 0

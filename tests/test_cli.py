@@ -1,0 +1,164 @@
+"""The command line as a user meets it: Ctrl-C in a study, a storage or tracking server that
+cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from pipeline import stages
+from pipeline.config import load_config
+
+from .conftest import REPO, make_houses, small_params, write_competition
+
+
+def make_project(root: Path, epochs: int = 12, **tune) -> Path:
+    train = make_houses(150, seed=1)
+    test = make_houses(50, seed=2, first_id=1001).drop(columns="SalePrice")
+    write_competition(root / "raw", train, test)
+    params = small_params(root / "raw", model={"epochs": epochs, "eval_every": 100},
+                          tune={"pruner": {"kind": "none"}, **tune},
+                          tracking={"uri": f"sqlite:///{root / 'mlflow.db'}"})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    stages.prepare(load_config(root / "params.yaml"), root / "prepared")
+    return root
+
+
+def set_trials(root: Path, n: int) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tune"]["n_trials"] = n
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def cli(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", "--params", str(root / "params.yaml"), *args]
+
+
+def env(**extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE")}
+    return {**clean, "PYTHONPATH": str(REPO), **extra}
+
+
+def tune_args(root: Path) -> list[str]:
+    return ["tune", "--prepared", str(root / "prepared"), "--out", str(root / "tune"),
+            "--storage-dir", str(root / "optuna")]
+
+
+_storages: dict[Path, optuna.storages.RDBStorage] = {}
+
+
+def study_trials(root: Path) -> list[optuna.trial.FrozenTrial]:
+    url = f"sqlite:///{root / 'optuna' / 'optuna.db'}"
+    storage = _storages.setdefault(root, optuna.storages.RDBStorage(url))
+    summaries = [s for s in optuna.get_all_study_summaries(storage) if ":" not in s.study_name]
+    if not summaries:
+        return []
+    return optuna.load_study(study_name=summaries[0].study_name, storage=storage).trials
+
+
+def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(tmp_path):
+    root = make_project(tmp_path, epochs=2000, n_trials=1)
+    first = subprocess.run(cli(root, *tune_args(root)), env=env(), capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    best_before = (root / "tune" / "best_params.json").read_bytes()
+    set_trials(root, 3)
+    proc = subprocess.Popen(cli(root, *tune_args(root)), env=env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while True:  # interrupt once a second trial finished and a third is well under way
+        time.sleep(0.2)
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        trials = study_trials(root)
+        running = [t for t in trials if t.state.name == "RUNNING"]
+        if sum(t.state.name == "COMPLETE" for t in trials) >= 2 and running and \
+                time.time() - running[0].datetime_start.timestamp() > 0.2:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interrupted: finished trials and outputs "
+                                                    "are saved")
+    # the outputs of the last complete run are untouched; the study kept every finished
+    # trial and the interrupted one is marked failed, not left running
+    assert (root / "tune" / "best_params.json").read_bytes() == best_before
+    states = [t.state.name for t in study_trials(root)]
+    assert states.count("COMPLETE") >= 2 and "RUNNING" not in states and states[-1] == "FAIL"
+    again = subprocess.run(cli(root, *tune_args(root)), env=env(), capture_output=True,
+                           text=True, timeout=180)
+    assert again.returncode == 0, again.stderr
+    states = [t.state.name for t in study_trials(root)]
+    assert states.count("COMPLETE") == 3
+    assert (root / "tune" / "best_params.json").read_bytes() != best_before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never answers (a firewalled or hung server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+def run_main(root: Path, monkeypatch, capsys, **env: str) -> tuple[int, str]:
+    """The CLI in this process (as `python -m pipeline tune`), with some environment set."""
+    from pipeline.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = main(["--params", str(root / "params.yaml"), *tune_args(root)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["closed", "silent"])
+def test_a_storage_that_cannot_be_reached_fails_fast_with_one_line(
+        tmp_path, kind, silent_server, monkeypatch, capsys):
+    from pipeline import tune as tuning
+
+    port = _closed_port() if kind == "closed" else silent_server
+    root = make_project(tmp_path)
+    started = time.monotonic()
+    code, err = run_main(root, monkeypatch, capsys, OPTUNA_STORAGE=(
+        f"postgresql+psycopg://me:secret@127.0.0.1:{port}/optuna"))
+    assert code == 2
+    assert time.monotonic() - started < tuning.CONNECT_TIMEOUT_SECONDS + 10
+    message = err.strip().splitlines()[-1]
+    assert message.startswith(f"error: cannot reach the Optuna storage postgresql+psycopg://"
+                              f"***@127.0.0.1:{port}/optuna")
+    assert "OPTUNA_STORAGE" in message and "secret" not in err
+
+
+def test_a_storage_url_optuna_cannot_use(tmp_path, monkeypatch, capsys):
+    root = make_project(tmp_path)
+    code, err = run_main(root, monkeypatch, capsys, OPTUNA_STORAGE="postgres-ish://nowhere")
+    assert code == 2
+    assert "error: not a storage URL Optuna can use: postgres-ish://nowhere" in err
+
+
+def test_a_tracking_server_that_cannot_be_reached(tmp_path, monkeypatch, capsys):
+    root = make_project(tmp_path)
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    code, err = run_main(root, monkeypatch, capsys, MLFLOW_TRACKING_URI=uri,
+                         OPTUNA_STORAGE=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert code == 2
+    assert f"error: cannot reach the MLflow tracking server {uri}" in err
