@@ -140,24 +140,25 @@ def _run(args: argparse.Namespace, cfg: Config) -> None:
 
 def _summary(cfg: Config, args: argparse.Namespace) -> str:
     from pipeline.io import read_json
+    from pipeline.report import reference_key
     from pipeline.tracking import resolve_tracking_uri
 
     metrics = read_json(args.metrics)
     best = read_json(args.best_params)
     ref = metrics["reference"]
     uri = resolve_tracking_uri(cfg.tracking.uri)
-    weights = metrics.get("blend_weights", {"mlp": 1.0})
     lines = [
         "",
         "OOF RMSE (model scale)            all rows  without rows excluded from fitting",
         f"  final model                      {metrics['oof_rmse']:.5f}  "
         f"{metrics['oof_rmse_fit_rows']:.5f}",
         f"  MLP alone                        {metrics['mlp_oof_rmse']:.5f}  "
-        f"{metrics.get('mlp_oof_rmse_fit_rows', float('nan')):.5f}",
-        *(f"  {name if name.startswith('reference') else 'reference ' + name:32s} "
+        f"{metrics['mlp_oof_rmse_fit_rows']:.5f}",
+        *(f"  {reference_key(name).replace('_', ' ', 1):32s} "
           f"{s['oof_rmse']:.5f}  {s['oof_rmse_fit_rows']:.5f}"
           for name, s in ref.items()),
-        "final model = " + " + ".join(f"{w:.3f} x {name}" for name, w in weights.items())
+        "final model = " + " + ".join(f"{w:.3f} x {name}"
+                                  for name, w in metrics["blend_weights"].items())
         + " (weights fitted on OOF predictions)",
         "per fold: " + ", ".join(f"{v:.4f}" for v in metrics["fold_rmse"].values()),
         f"best trial: #{best['trial']} of study {best['study']} (CV {best['value']:.5f}) "

@@ -30,6 +30,12 @@ def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) ->
     return summary
 
 
+def reference_key(name: str) -> str:
+    """How a reference's scores are named beside the model's: `reference_<name>`
+    (`reference_average` stays as it is)."""
+    return name if name.startswith("reference") else f"reference_{name}"
+
+
 def predicted_vs_actual(oof: pd.DataFrame, scale_label: str) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 6))
     kept = ~oof["excluded_from_fit"].astype(bool)

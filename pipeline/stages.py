@@ -348,6 +348,8 @@ def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel
                      views: tuple[str, ...], schema: Schema, out_dir: Path,
                      figs: dict[str, Figure], references: workflow.References) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
+    from pipeline.report import reference_key
+
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
@@ -360,7 +362,7 @@ def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
         metrics={**metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
                  # the references on the same folds, so the MLflow UI compares them too
-                 **{f"{_reference_key(name)}_{k}": v
+                 **{f"{reference_key(name)}_{k}": v
                     for name, scores in references.scores.items()
                     for k, v in scores.items() if k != "fold_rmse"}},
         step_metrics={"fold_rmse": fitted.fold_scores},
@@ -371,10 +373,6 @@ def _log_final_model(tracker: Tracker, cfg: Config, fitted: workflow.FittedModel
         extra_tags={"optuna_study": best["study"],
                     "study_run_id": best.get("mlflow_parent_run_id", "")},
         figures=figs)
-
-
-def _reference_key(name: str) -> str:
-    return name if name.startswith("reference") else f"reference_{name}"
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
