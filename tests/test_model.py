@@ -51,3 +51,28 @@ def test_linear_skip_adds_a_linear_term_that_starts_at_zero():
     with torch.no_grad():
         wide.skip.fill_(1.0)
     torch.testing.assert_close(wide(x), plain(x) + x.sum(-1))
+
+
+def test_gradients_match_an_ordinary_mlp():
+    # the output layer is a multiply and row sum, not a bmm: its gradients must be nn.Linear's
+    torch.manual_seed(0)
+    model = BatchedMLP(n_models=2, n_inputs=4, width=6, depth=1, linear_skip=True)
+    with torch.no_grad():
+        model.skip.normal_()
+    x, y = torch.randn(2, 9, 4), torch.randn(2, 9)
+    ((model(x) - y) ** 2).sum().backward()
+    for k in range(2):
+        hidden, out, skip = torch.nn.Linear(4, 6), torch.nn.Linear(6, 1), torch.nn.Linear(4, 1,
+                                                                                          bias=False)
+        with torch.no_grad():
+            hidden.weight.copy_(model.weights[0][k].T)
+            hidden.bias.copy_(model.biases[0][k, 0])
+            out.weight.copy_(model.weights[1][k].T)
+            out.bias.copy_(model.biases[1][k, 0])
+            skip.weight.copy_(model.skip[k].T)
+        pred = out(torch.relu(hidden(x[k]))).squeeze(-1) + skip(x[k]).squeeze(-1)
+        ((pred - y[k]) ** 2).sum().backward()
+        torch.testing.assert_close(model.weights[0].grad[k], hidden.weight.grad.T)
+        torch.testing.assert_close(model.weights[1].grad[k], out.weight.grad.T)
+        torch.testing.assert_close(model.biases[1].grad[k, 0], out.bias.grad)
+        torch.testing.assert_close(model.skip.grad[k], skip.weight.grad.T)
