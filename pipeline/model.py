@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu,
+ACTIVATIONS = {"relu": torch.relu_,  # in place on the fresh output of the layer's product "silu": nn.functional.silu,
                "gelu": nn.functional.gelu, "tanh": torch.tanh}
 
 

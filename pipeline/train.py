@@ -155,7 +155,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                     mask = epoch_mask[:, chunk + start:chunk + stop].float()
                     sq_err = sq_err * mask
                     count = mask.sum(1)
-                per_model = sq_err.sum(1) / count.clamp_min(1.0)
+                err_sum = sq_err.sum(1)
+                per_model = err_sum / count.clamp_min(1.0)
                 for p in params:  # what zero_grad(set_to_none=True) does, without its overhead
                     p.grad = None
                 per_model.sum().backward()  # each model's gradient is its own mean loss
@@ -164,7 +165,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                     _shrink(input_weights, lrs[step_no] * cfg.input_l1)
                 step_no += 1
                 with torch.no_grad():
-                    loss_sum += sq_err.sum(1)
+                    loss_sum += err_sum
                     loss_count += count
 
         if epoch % cfg.eval_every and epoch != cfg.epochs:
