@@ -79,7 +79,13 @@ def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: tor
     with torch.no_grad():
         parts = [model(x[:, i:i + chunk_rows]) for i in range(0, x.shape[1], chunk_rows)]
     model.train(was_training)
-    out = torch.cat(parts, dim=1).double().numpy() * std[:, None] + mean[:, None]
+    return _to_model_scale(torch.cat(parts, dim=1), mean, std, target_range)
+
+
+def _to_model_scale(pred: torch.Tensor, mean: np.ndarray, std: np.ndarray,
+                    target_range: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Standardized predictions [K, M] -> the target's model scale, clipped to a given range."""
+    out = pred.double().numpy() * std[:, None] + mean[:, None]
     if target_range is not None:
         out = np.clip(out, target_range[0][:, None], target_range[1][:, None])
     return out
@@ -115,7 +121,6 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     has_val = val_rows is not None and all(len(v) for v in val_rows)
     if has_val:
         val_idx, val_mask = _pad(val_rows)
-        x_val = x[models, val_idx]
         y_val = y[val_idx]
     # Early stopping keeps each model's best validation checkpoint. That choice is made on the
     # validation fold, so it flatters the OOF score a little; patience 0 keeps the last epoch.
@@ -178,7 +183,9 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         if not has_val:
             history["val_rmse"].append(np.full(n_models, np.nan))
             continue
-        val_rmse = _val_rmse(model, x_val, y_val, val_mask, mean, std)
+        val_pred = _predict_rows(model, x_flat, row_base, val_idx) * std[:, None] + mean[:, None]
+        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).double().sum(1)
+                              / val_mask.sum(1))
         history["val_rmse"].append(val_rmse.numpy())
         improved = val_rmse < best_rmse
         best_rmse = torch.where(improved, val_rmse, best_rmse)
@@ -205,7 +212,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         target_range = (np.nanmin(fitted.numpy(), axis=1), np.nanmax(fitted.numpy(), axis=1))
     val_predictions = []
     if has_val:
-        val_pred = predict_batched(model, mean_np, std_np, x_val, target_range)
+        val_pred = _to_model_scale(_predict_rows(model, x_flat, row_base, val_idx), mean_np,
+                                   std_np, target_range)
         val_predictions = [val_pred[k, : len(v)] for k, v in enumerate(val_rows)]
     model.eval()
     return TrainedMLPs(
@@ -228,14 +236,17 @@ def _shrink(weights: list[torch.Tensor], amount: float) -> None:
             w.copy_(w.sign() * (w.abs() - amount).clamp_min_(0.0))
 
 
-def _val_rmse(model: BatchedMLP, x_val: torch.Tensor, y_val: torch.Tensor,
-              val_mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def _predict_rows(model: BatchedMLP, x_flat: torch.Tensor, row_base: torch.Tensor,
+                  idx: torch.Tensor, chunk_rows: int = 8192) -> torch.Tensor:
+    """Eval-mode predictions (standardized scale) of model k on rows idx[k] of its matrix:
+    [K, n]. Rows are gathered chunk by chunk, so memory stays bounded however many rows."""
     model.eval()
     with torch.no_grad():
-        pred = model(x_val) * std[:, None] + mean[:, None]
-        sq_err = ((pred - y_val) ** 2 * val_mask).double().sum(1)
+        parts = [model(x_flat.index_select(0, (row_base + idx[:, i:i + chunk_rows]).view(-1))
+                       .view(idx.shape[0], -1, x_flat.shape[1]))
+                 for i in range(0, idx.shape[1], chunk_rows)]
     model.train()
-    return torch.sqrt(sq_err / val_mask.sum(1))
+    return torch.cat(parts, dim=1)
 
 
 def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,17 @@
+import typing
+
+import pytest
 import torch
 
+from pipeline.config import ModelConfig
 from pipeline.model import BatchedMLP
 
 
-def test_output_shape():
-    model = BatchedMLP(n_models=3, n_inputs=7, width=5, depth=2, dropout=0.2)
+@pytest.mark.parametrize("activation",
+                         typing.get_args(typing.get_type_hints(ModelConfig)["activation"]))
+def test_output_shape(activation):  # every activation the config accepts
+    model = BatchedMLP(n_models=3, n_inputs=7, width=5, depth=2, dropout=0.2,
+                       activation=activation)
     assert model(torch.randn(3, 11, 7)).shape == (3, 11)
 
 
@@ -62,8 +69,8 @@ def test_gradients_match_an_ordinary_mlp():
     x, y = torch.randn(2, 9, 4), torch.randn(2, 9)
     ((model(x) - y) ** 2).sum().backward()
     for k in range(2):
-        hidden, out, skip = torch.nn.Linear(4, 6), torch.nn.Linear(6, 1), torch.nn.Linear(4, 1,
-                                                                                          bias=False)
+        hidden, out = torch.nn.Linear(4, 6), torch.nn.Linear(6, 1)
+        skip = torch.nn.Linear(4, 1, bias=False)
         with torch.no_grad():
             hidden.weight.copy_(model.weights[0][k].T)
             hidden.bias.copy_(model.biases[0][k, 0])
