@@ -254,7 +254,8 @@ def main() -> None:
               + f"); job {r['tflop']:.2f} TFLOP (forward + 2x backward) -> bound "
               f"{r['bound_s']:.1f} s; without the first layer's input gradient, which no "
               f"trainer computes: {r['needed_tflop']:.2f} TFLOP -> {r['needed_s']:.1f} s")
-        print(f"  best of {args.repeats}: plain {r['plain_s']:.1f} s, project {r['project_s']:.1f} s")
+        print(f"  best of {args.repeats}: plain {r['plain_s']:.1f} s, "
+              f"project {r['project_s']:.1f} s")
         print(f"  speedup over plain loop: {r['plain_s'] / r['project_s']:.2f}x; "
               f"project / bound: {r['project_s'] / r['bound_s']:.2f}x "
               f"({r['project_s'] / r['needed_s']:.2f}x of the needed arithmetic); "
