@@ -137,3 +137,29 @@ def test_clip_to_target_range_bounds_predictions_by_the_fitted_targets():
     raw = predict_mlps(unclipped, far)[:, 0]
     low, high = trained.target_range
     assert (raw > high).all()  # without clipping it extrapolates
+
+
+def test_validation_predictions_match_the_trained_models_and_history():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    cfg = dataclasses.replace(CFG, clip_to_target_range=False, epochs=10)
+    trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
+    for k, rows in enumerate(val_rows):
+        np.testing.assert_allclose(trained.val_predictions[k],
+                                   predict_mlps(trained, x[rows])[k], rtol=1e-6)
+        rmse = np.sqrt(np.mean((trained.val_predictions[k] - y[rows].numpy()) ** 2))
+        assert trained.history["val_rmse"][-1][k] == pytest.approx(rmse, rel=1e-5)
+
+
+def test_rows_are_predicted_chunk_by_chunk_with_the_same_result():
+    from pipeline.model import BatchedMLP
+    from pipeline.train import _predict_rows
+
+    torch.manual_seed(0)
+    model = BatchedMLP(n_models=2, n_inputs=3, width=8, depth=1)
+    x = torch.randn(2 * 50, 3)  # two stacked [50, 3] matrices, one per model
+    base = torch.tensor([[0], [50]])
+    idx = torch.stack([torch.arange(0, 40), torch.arange(10, 50)])
+    whole = _predict_rows(model, x, base, idx)
+    torch.testing.assert_close(_predict_rows(model, x, base, idx, chunk_rows=7), whole)
+    torch.testing.assert_close(whole[1], model(x[50:].unsqueeze(0).expand(2, -1, -1))[1, 10:])
