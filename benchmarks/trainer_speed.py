@@ -187,7 +187,7 @@ def scaling(threads: int) -> list[dict]:
     return points
 
 
-def pruning(threads: int, n_trials: int, warmup: int | None, skip_unpruned: bool) -> dict:
+def pruning(n_trials: int, overrides: dict, skip_unpruned: bool) -> dict:
     """The default study, 40 trials, with the configured pruner and without, timed."""
     import dataclasses
 
@@ -199,8 +199,7 @@ def pruning(threads: int, n_trials: int, warmup: int | None, skip_unpruned: bool
     setup = setup_folds(train, schema, cfg)
     tuning.quiet_optuna()
     out = {}
-    configured = cfg.tune.pruner if warmup is None else \
-        dataclasses.replace(cfg.tune.pruner, n_warmup_steps=warmup)
+    configured = dataclasses.replace(cfg.tune.pruner, **overrides)
     print(f"  pruner: {configured}", flush=True)
     studies = [("unpruned", PrunerConfig(kind="none"))] * (not skip_unpruned) + \
         [("pruned", configured)]
@@ -232,7 +231,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2,
                         help="timed runs of each trainer (the best counts)")
     parser.add_argument("--skip-speed", action="store_true")
-    parser.add_argument("--warmup", type=int, help="override tune.pruner.n_warmup_steps")
+    parser.add_argument("--pruner", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override tune.pruner settings, e.g. n_warmup_steps=30 "
+                             "kind=percentile percentile=25")
     parser.add_argument("--skip-unpruned", action="store_true",
                         help="only the pruned study (to try pruner settings)")
     parser.add_argument("--scaling-point", type=int, help=argparse.SUPPRESS)
@@ -267,7 +268,12 @@ def main() -> None:
             f"{p['multiple']}x {p['us_per_row_epoch'] / base:.2f}" for p in points))
     if args.pruning:
         print(f"Optuna, {args.trials} trials of the default study (params.yaml):")
-        p = pruning(args.threads, args.trials, args.warmup, args.skip_unpruned)
+        overrides = {}
+        for item in args.pruner:
+            key, value = item.split("=", 1)
+            overrides[key] = value if key == "kind" else float(value) if "." in value \
+                else int(value)
+        p = pruning(args.trials, overrides, args.skip_unpruned)
         if args.skip_unpruned:
             return
         pruned, unpruned = p["pruned"], p["unpruned"]
