@@ -73,8 +73,11 @@ def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(tmp_path):
     assert first.returncode == 0, first.stderr
     best_before = (root / "tune" / "best_params.json").read_bytes()
     set_trials(root, 3)
+    # as at a terminal: a shell starts background jobs (`cmd &`) with SIGINT ignored, and a
+    # test run launched that way would hand the ignored signal down to this child
     proc = subprocess.Popen(cli(root, *tune_args(root)), env=env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while True:  # interrupt once a second trial finished and a third is well under way
         time.sleep(0.2)
