@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -268,11 +269,8 @@ def main() -> None:
             f"{p['multiple']}x {p['us_per_row_epoch'] / base:.2f}" for p in points))
     if args.pruning:
         print(f"Optuna, {args.trials} trials of the default study (params.yaml):")
-        overrides = {}
-        for item in args.pruner:
-            key, value = item.split("=", 1)
-            overrides[key] = value if key == "kind" else float(value) if "." in value \
-                else int(value)
+        overrides = {key: yaml.safe_load(value)  # as params.yaml would read the value
+                     for key, value in (item.split("=", 1) for item in args.pruner)}
         p = pruning(args.trials, overrides, args.skip_unpruned)
         if args.skip_unpruned:
             return
