@@ -53,7 +53,8 @@ class BatchedMLP(nn.Module):
         return self.weights[0].shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [n_models, rows, n_inputs] -> [n_models, rows]."""
+        """x: [n_models, rows, n_inputs] -> [n_models, rows]. x may also be inputs in a sparse
+        layout with the method `affine(weight, bias)`, such as `pipeline.onehot.OneHotRows`."""
         inputs = x
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
@@ -69,6 +70,8 @@ class BatchedMLP(nn.Module):
 
 def _affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """bias + x @ weight for x [K, rows, fan_in], weight [K, fan_in, fan_out]."""
+    if not isinstance(x, torch.Tensor):  # inputs in another layout (pipeline.onehot.OneHotRows)
+        return x.affine(weight, bias)
     if weight.shape[2] == 1:
         return bias + (x * weight.transpose(1, 2)).sum(-1, keepdim=True)
     return torch.baddbmm(bias, x, weight)

@@ -20,6 +20,7 @@ from torch.optim.adamw import adamw
 
 from pipeline.config import ModelConfig
 from pipeline.model import BatchedMLP
+from pipeline.onehot import OneHotRows, onehot_layout
 
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
@@ -43,13 +44,16 @@ class TrainedMLPs:
 
 def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
-             on_checkpoint: CheckpointCallback | None = None) -> TrainedMLPs:
+             on_checkpoint: CheckpointCallback | None = None,
+             onehot_lookup: bool = True) -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
        matrix k % M, so K = M * n_seeds trains several seeds per fold in one batch. [N, d] is
        one matrix shared by all models.
     y: [N] target on the model scale.
+    onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
+       the same models up to float rounding, with fewer multiplies.
     """
     n_models = len(train_rows)
     x = x if x.dim() == 3 else x.unsqueeze(0)
@@ -57,7 +61,8 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         raise ValueError(f"{n_models} models cannot share {x.shape[0]} matrices evenly")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _fit(x, y.to(torch.float32), train_rows, val_rows, cfg, seed, on_checkpoint)
+        return _fit(x, y.to(torch.float32), train_rows, val_rows, cfg, seed, on_checkpoint,
+                    onehot_lookup)
 
 
 def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536) -> np.ndarray:
@@ -93,10 +98,11 @@ def _to_model_scale(pred: torch.Tensor, mean: np.ndarray, std: np.ndarray,
 
 def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
          val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
-         on_checkpoint: CheckpointCallback | None) -> TrainedMLPs:
+         on_checkpoint: CheckpointCallback | None, onehot_lookup: bool) -> TrainedMLPs:
     n_models, n_inputs = len(train_rows), x.shape[2]
     models = (torch.arange(n_models) % x.shape[0]).unsqueeze(1)  # the matrix each model reads
     x_flat = x.reshape(-1, n_inputs)  # rows are read with _gather_rows
+    layout = onehot_layout(x_flat) if onehot_lookup else None
     row_base = models * x.shape[1]
     train_idx, train_mask = _pad(train_rows)
     counts = train_mask.sum(dim=1)
@@ -145,11 +151,19 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         for chunk in range(0, epoch_idx.shape[1], gather_rows):
             # one gather for many steps: bounded memory, few copies
             idx = epoch_idx[:, chunk:chunk + gather_rows]
-            x_chunk = _gather_rows(x_flat, row_base, idx)
+            if layout is None:
+                x_chunk = _gather_rows(x_flat, row_base, idx)
+            else:
+                dense_chunk = _gather_rows(layout.dense_x, row_base, idx)
+                ones_chunk = _gather_rows(layout.ones, row_base, idx)
             y_chunk = y_scaled.gather(1, idx)
             for start in range(0, idx.shape[1], cfg.batch_size):
                 stop = start + cfg.batch_size
-                pred = model(x_chunk[:, start:stop])
+                if layout is None:
+                    pred = model(x_chunk[:, start:stop])
+                else:
+                    pred = model(OneHotRows(dense_chunk[:, start:stop],
+                                            ones_chunk[:, start:stop], layout))
                 sq_err = (pred - y_chunk[:, start:stop]) ** 2
                 if chunk + stop <= always_full:
                     count = torch.full((n_models,), float(sq_err.shape[1]))
@@ -238,7 +252,7 @@ def _gather_rows(x_flat: torch.Tensor, row_base: torch.Tensor,
     """Rows idx[k] of model k's matrix, [K, n, d], from the flat [M * N, d] matrix (model k's
     matrix starts at row row_base[k]): one index_select of contiguous rows, ~5x faster than
     advanced indexing x[models, idx]."""
-    return x_flat.index_select(0, (row_base + idx).view(-1)).view(idx.shape[0], -1,
+    return x_flat.index_select(0, (row_base + idx).view(-1)).view(*idx.shape,
                                                                    x_flat.shape[1])
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pipeline.config import ModelConfig
+from pipeline.onehot import onehot_layout
 from pipeline.train import fit_mlps, predict_mlps
 
 CFG = ModelConfig(depth=1, width=16, dropout=0.1, epochs=30, batch_size=16, lr=0.01,
@@ -163,3 +164,19 @@ def test_rows_are_predicted_chunk_by_chunk_with_the_same_result():
     whole = _predict_rows(model, x, base, idx)
     torch.testing.assert_close(_predict_rows(model, x, base, idx, chunk_rows=7), whole)
     torch.testing.assert_close(whole[1], model(x[50:].unsqueeze(0).expand(2, -1, -1))[1, 10:])
+
+
+def test_onehot_lookups_train_the_same_models_as_dense_inputs():
+    # 0/1 columns read as lookups (pipeline/onehot.py) change only the float rounding
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 6, size=(120, 2))
+    numeric = rng.normal(size=(120, 3))
+    x = np.concatenate([numeric, np.eye(6)[codes[:, 0]], np.eye(6)[codes[:, 1]]], axis=1)
+    y = numeric @ np.array([1.0, -1.0, 0.5]) + 0.3 * codes[:, 0] - 0.2 * codes[:, 1]
+    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    assert onehot_layout(x) is not None  # the lookups are used on these inputs
+    fit_rows, val_rows = two_folds(len(y))
+    lookup = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    dense = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, onehot_lookup=False)
+    for a, b in zip(lookup.val_predictions, dense.val_predictions, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
