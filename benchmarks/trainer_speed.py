@@ -153,13 +153,13 @@ def scaling_point(multiple: int, epochs: int) -> dict:
     g = torch.Generator().manual_seed(0)
     # one shared matrix (the trainer's own cost), laid out as the House Prices features: 58
     # numeric columns, then 26 categorical columns one-hot encoded into 199 columns
-    numeric = torch.randn(n_rows, 58, generator=g)
-    levels = [8] * 17 + [7] * 9  # 199 columns in all
-    codes = [torch.randint(0, n, (n_rows,), generator=g) for n in levels]
-    x = torch.cat([numeric] + [nn.functional.one_hot(c, n).float()
-                               for c, n in zip(codes, levels, strict=True)], dim=1)
-    y = numeric[:, :8].sum(1) + sum(c.float() / 8 for c in codes[:4]) \
-        + 0.1 * torch.randn(n_rows, generator=g)
+    levels = torch.tensor([8] * 17 + [7] * 9)  # 199 columns in all
+    first = 58 + torch.cumsum(levels, 0) - levels  # each group's first column
+    codes = (torch.rand(n_rows, len(levels), generator=g) * levels).long()
+    x = torch.zeros(n_rows, 58 + int(levels.sum()))
+    x[:, :58] = torch.randn(n_rows, 58, generator=g)
+    x.scatter_(1, first + codes, 1.0)
+    y = x[:, :8].sum(1) + codes[:, :4].sum(1) / 8 + 0.1 * torch.randn(n_rows, generator=g)
     order = np.random.default_rng(0).permutation(n_rows)
     val_rows = np.array_split(order, folds)
     fit_rows = [np.setdiff1d(order, v) for v in val_rows]
