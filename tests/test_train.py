@@ -177,6 +177,9 @@ def test_onehot_lookups_train_the_same_models_as_dense_inputs():
     assert onehot_layout(x) is not None  # the lookups are used on these inputs
     fit_rows, val_rows = two_folds(len(y))
     lookup = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    again = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
     dense = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, onehot_lookup=False)
-    for a, b in zip(lookup.val_predictions, dense.val_predictions, strict=True):
+    for a, b, c in zip(lookup.val_predictions, dense.val_predictions, again.val_predictions,
+                       strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
+        np.testing.assert_array_equal(a, c)  # reproducible, as the dense path is
