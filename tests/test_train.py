@@ -183,3 +183,13 @@ def test_onehot_lookups_train_the_same_models_as_dense_inputs():
                        strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
         np.testing.assert_array_equal(a, c)  # reproducible, as the dense path is
+
+
+def test_one_cycle_schedule_of_exactly_ten_steps():
+    # torch's OneCycleLR raised ZeroDivisionError when its 10% warm-up was exactly one step
+    x, y = linear_problem(n=320)
+    fit_rows, val_rows = two_folds(len(y))  # 160 rows in minibatches of 16: 10 steps
+    cfg = dataclasses.replace(CFG, epochs=1, eval_every=1, lr_schedule="onecycle")
+    trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
+    assert all(np.isfinite(p).all() for p in trained.val_predictions)
+
