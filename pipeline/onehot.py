@@ -38,12 +38,12 @@ def onehot_layout(x_flat: torch.Tensor) -> OneHotLayout | None:
     there are no such columns or their rows hold too many ones for lookups to pay."""
     n_inputs = x_flat.shape[1]
     binary = torch.ones(n_inputs, dtype=torch.bool)
-    max_ones = 0
     for chunk in x_flat.split(ROW_CHUNK):
         binary &= ((chunk == 0) | (chunk == 1)).all(0)
     binary_cols = binary.nonzero().squeeze(1)
     if len(binary_cols) == 0:
         return None
+    max_ones = 0
     for chunk in x_flat.split(ROW_CHUNK):
         max_ones = max(max_ones, int((chunk[:, binary_cols] != 0).sum(1).max()))
     if max_ones == 0 or max_ones * MIN_COLUMNS_PER_ONE > len(binary_cols):

@@ -20,12 +20,13 @@ from torch.optim.adamw import adamw
 
 from pipeline.config import ModelConfig
 from pipeline.model import BatchedMLP
-from pipeline.onehot import OneHotRows, onehot_layout
+from pipeline.onehot import OneHotLayout, OneHotRows, onehot_layout
 
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
 CheckpointCallback = Callable[[int, np.ndarray], None]
 STEPS_PER_GATHER = 16  # minibatches cut from one gathered block of rows
+BatchInputs = Callable[[int, int], "torch.Tensor | OneHotRows"]
 
 
 @dataclass
@@ -151,19 +152,11 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         for chunk in range(0, epoch_idx.shape[1], gather_rows):
             # one gather for many steps: bounded memory, few copies
             idx = epoch_idx[:, chunk:chunk + gather_rows]
-            if layout is None:
-                x_chunk = _gather_rows(x_flat, row_base, idx)
-            else:
-                dense_chunk = _gather_rows(layout.dense_x, row_base, idx)
-                ones_chunk = _gather_rows(layout.ones, row_base, idx)
+            batch_inputs = _gathered_inputs(x_flat, layout, row_base, idx)
             y_chunk = y_scaled.gather(1, idx)
             for start in range(0, idx.shape[1], cfg.batch_size):
                 stop = start + cfg.batch_size
-                if layout is None:
-                    pred = model(x_chunk[:, start:stop])
-                else:
-                    pred = model(OneHotRows(dense_chunk[:, start:stop],
-                                            ones_chunk[:, start:stop], layout))
+                pred = model(batch_inputs(start, stop))
                 sq_err = (pred - y_chunk[:, start:stop]) ** 2
                 if chunk + stop <= always_full:
                     count = torch.full((n_models,), float(sq_err.shape[1]))
@@ -255,6 +248,19 @@ def _gather_rows(x_flat: torch.Tensor, row_base: torch.Tensor,
     advanced indexing x[models, idx]."""
     return x_flat.index_select(0, (row_base + idx).view(-1)).view(*idx.shape,
                                                                    x_flat.shape[1])
+
+
+def _gathered_inputs(x_flat: torch.Tensor, layout: OneHotLayout | None,
+                     row_base: torch.Tensor, idx: torch.Tensor) -> BatchInputs:
+    """Rows idx[k] of model k's matrix, gathered once for several minibatches, as a function
+    (start, stop) -> the model's input for rows start:stop: a [K, B, d] tensor, or OneHotRows
+    when the inputs have a one-hot layout."""
+    if layout is None:
+        x_chunk = _gather_rows(x_flat, row_base, idx)
+        return lambda start, stop: x_chunk[:, start:stop]
+    dense = _gather_rows(layout.dense_x, row_base, idx)
+    ones = _gather_rows(layout.ones, row_base, idx)
+    return lambda start, stop: OneHotRows(dense[:, start:stop], ones[:, start:stop], layout)
 
 
 def _predict_rows(model: BatchedMLP, x_flat: torch.Tensor, row_base: torch.Tensor,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline import onehot
 from pipeline.config import ModelConfig
 from pipeline.onehot import onehot_layout
 from pipeline.train import fit_mlps, predict_mlps
@@ -166,8 +167,13 @@ def test_rows_are_predicted_chunk_by_chunk_with_the_same_result():
     torch.testing.assert_close(whole[1], model(x[50:].unsqueeze(0).expand(2, -1, -1))[1, 10:])
 
 
-def test_onehot_lookups_train_the_same_models_as_dense_inputs():
+def test_onehot_lookups_train_the_same_models_as_dense_inputs(monkeypatch):
     # 0/1 columns read as lookups (pipeline/onehot.py) change only the float rounding
+    from pipeline import train
+
+    lookups = []  # minibatches the trainer fed as lookups (a spy: the real class runs)
+    monkeypatch.setattr(train, "OneHotRows",
+                        lambda *a: lookups.append(1) or onehot.OneHotRows(*a))
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 6, size=(120, 2))
     numeric = rng.normal(size=(120, 3))
@@ -177,8 +183,11 @@ def test_onehot_lookups_train_the_same_models_as_dense_inputs():
     assert onehot_layout(x) is not None  # the lookups are used on these inputs
     fit_rows, val_rows = two_folds(len(y))
     lookup = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    assert len(lookups) == CFG.epochs * 4  # every step of 60 rows in minibatches of 16
     again = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    lookups.clear()
     dense = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, onehot_lookup=False)
+    assert not lookups
     for a, b, c in zip(lookup.val_predictions, dense.val_predictions, again.val_predictions,
                        strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
