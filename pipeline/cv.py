@@ -111,7 +111,7 @@ def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds
                              estimator: RegressorMixin) -> CVResult:
     """Fit a clone of a scikit-learn regressor per fold on the fold's preprocessed rows."""
     fitted, per_fold = [], []
-    for k, (fit_rows, val_rows) in enumerate(zip(folds.fit_rows, folds.val_rows)):
+    for k, (fit_rows, val_rows) in enumerate(zip(folds.fit_rows, folds.val_rows, strict=True)):
         x = features.x[k].numpy()
         model = clone(estimator).fit(x[fit_rows], y[fit_rows])
         fitted.append(model)
@@ -122,12 +122,13 @@ def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds
 def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
             trained: TrainedMLPs | list[RegressorMixin]) -> CVResult:
     oof = np.empty(len(y))
-    for rows, pred in zip(folds.val_rows, per_fold):
+    for rows, pred in zip(folds.val_rows, per_fold, strict=True):
         oof[rows] = pred
     kept = ~folds.excluded
     return CVResult(
         oof=oof,
-        fold_scores=[rmse(y[rows], pred) for rows, pred in zip(folds.val_rows, per_fold)],
+        fold_scores=[rmse(y[rows], pred)
+                     for rows, pred in zip(folds.val_rows, per_fold, strict=True)],
         score=rmse(y, oof),
         score_fit_rows=rmse(y[kept], oof[kept]),
         trained=trained,

@@ -113,4 +113,4 @@ def blend_weights(predictions: dict[str, np.ndarray], actual: np.ndarray) -> dic
                       options={"ftol": 1e-12, "maxiter": 500})
     weights = np.clip(result.x, 0.0, None)
     weights /= weights.sum()
-    return {n: float(w) for n, w in zip(names, weights)}
+    return {n: float(w) for n, w in zip(names, weights, strict=True)}

@@ -30,7 +30,7 @@ class BatchedMLP(nn.Module):
         sizes = [n_inputs] + [width] * depth + [1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
             self.weights.append(nn.Parameter(torch.empty(n_models, fan_in, fan_out)
                                              .uniform_(-bound, bound)))
@@ -57,7 +57,7 @@ class BatchedMLP(nn.Module):
         layout with the method `affine(weight, bias)`, such as `pipeline.onehot.OneHotRows`."""
         inputs = x
         last = len(self.weights) - 1
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = _affine(x, weight, bias)
             if i < last:
                 x = self._act(x)

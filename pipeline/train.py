@@ -196,7 +196,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         best_epoch = torch.where(improved, epoch, best_epoch)
         if early_stopping:
             with torch.no_grad():
-                for p, b in zip(params, best):
+                for p, b in zip(params, best, strict=True):
                     b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
         if on_checkpoint is not None:
             on_checkpoint(epoch, val_rmse.numpy())
@@ -205,7 +205,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
 
     if early_stopping:
         with torch.no_grad():
-            for p, b in zip(params, best):
+            for p, b in zip(params, best, strict=True):
                 p.copy_(b)
     else:
         best_epoch.fill_(epoch)

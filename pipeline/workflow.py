@@ -17,8 +17,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, with_overrides
-from pipeline.cv import (CVResult, FoldFeatures, Folds, cross_validate_estimator,
-                         cross_validate_mlp, fit_fold_features, make_folds, model_target)
+from pipeline.cv import (
+    CVResult,
+    FoldFeatures,
+    Folds,
+    cross_validate_estimator,
+    cross_validate_mlp,
+    fit_fold_features,
+    make_folds,
+    model_target,
+)
 from pipeline.data import Schema
 from pipeline.ensemble import EstimatorMember, FinalModel, MLPMember, blend_weights
 from pipeline.metrics import rmse
@@ -172,7 +180,7 @@ def learning_curves(results: dict[str, CVResult], n_folds: int) -> pd.DataFrame:
         history = result.trained.history
         for i, epoch in enumerate(history["epoch"]):
             for m, (tr, va) in enumerate(zip(history["train_rmse"][i],
-                                             history["val_rmse"][i])):
+                                             history["val_rmse"][i], strict=True)):
                 rows.append({"view": view, "epoch": int(epoch), "fold": m % n_folds,
                              "seed": m // n_folds, "train_rmse": float(tr),
                              "val_rmse": float(va)})

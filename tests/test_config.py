@@ -4,8 +4,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import (Config, ConfigError, ModelConfig, config_from_dict, load_config,
-                             to_dict, with_overrides)
+from pipeline.config import (
+    Config,
+    ConfigError,
+    ModelConfig,
+    config_from_dict,
+    load_config,
+    to_dict,
+    with_overrides,
+)
 
 from .conftest import REPO
 

@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 
 from pipeline.config import Bound, ModelConfig, config_from_dict
-from pipeline.cv import (cross_validate_estimator, cross_validate_mlp, fit_fold_features,
-                         make_folds, model_target)
+from pipeline.cv import (
+    cross_validate_estimator,
+    cross_validate_mlp,
+    fit_fold_features,
+    make_folds,
+    model_target,
+)
 from pipeline.data import load_competition
 from pipeline.metrics import rmse
 from pipeline.reference import linear_reference
@@ -27,7 +32,7 @@ def test_folds_partition_the_rows_and_exclusions_never_fit(loaded):
     assert sorted(all_val) == list(range(len(train)))
     excluded = np.flatnonzero(train["GrLivArea"] > 2800)
     assert len(excluded) > 0 and folds.excluded[excluded].all()
-    for fit_rows, val_rows in zip(folds.fit_rows, folds.val_rows):
+    for fit_rows, val_rows in zip(folds.fit_rows, folds.val_rows, strict=True):
         assert not set(fit_rows) & set(val_rows)
         assert not set(fit_rows) & set(excluded)
 

@@ -5,12 +5,19 @@ import pandas as pd
 import pytest
 
 from pipeline.config import DataConfig
-from pipeline.data import (DataError, Schema, coerce, describe_schema, infer_schema,
-                           load_competition, read_csv,
-                           validate_test, validate_train)
+from pipeline.data import (
+    DataError,
+    Schema,
+    coerce,
+    describe_schema,
+    infer_schema,
+    load_competition,
+    read_csv,
+    validate_test,
+    validate_train,
+)
 
 from .conftest import write_competition
-
 
 HOUSES = {"id_column": "Id", "target": "SalePrice", "log_target": True}
 

@@ -25,7 +25,7 @@ def test_each_model_is_an_ordinary_mlp():
             torch.nn.Linear(6, 1))
         linears = [m for m in reference if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
-            for lin, w, b in zip(linears, model.weights, model.biases):
+            for lin, w, b in zip(linears, model.weights, model.biases, strict=True):
                 lin.weight.copy_(w[k].T)
                 lin.bias.copy_(b[k, 0])
         torch.testing.assert_close(model(x)[k], reference(x[k]).squeeze(-1))

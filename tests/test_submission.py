@@ -2,8 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.submission import (SubmissionError, build_submission, validate_submission,
-                                 write_submission)
+from pipeline.submission import (
+    SubmissionError,
+    build_submission,
+    validate_submission,
+    write_submission,
+)
 
 IDS = pd.Series([11, 12, 13])
 SAMPLE = pd.DataFrame({"Id": [11, 12, 13], "SalePrice": [1.0, 1.0, 1.0]})

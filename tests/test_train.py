@@ -31,7 +31,7 @@ def test_same_seed_same_predictions_and_other_seed_differs():
     a = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=3)
     b = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=3)
     c = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=4)
-    for pa, pb in zip(a.val_predictions, b.val_predictions):
+    for pa, pb in zip(a.val_predictions, b.val_predictions, strict=True):
         np.testing.assert_array_equal(pa, pb)
     assert not np.array_equal(a.val_predictions[0], c.val_predictions[0])
 
@@ -40,7 +40,7 @@ def test_learns_far_better_than_the_mean():
     x, y = linear_problem()
     fit_rows, val_rows = two_folds(len(y))
     trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
-    for rows, pred in zip(val_rows, trained.val_predictions):
+    for rows, pred in zip(val_rows, trained.val_predictions, strict=True):
         model_rmse = np.sqrt(np.mean((pred - y[rows].numpy()) ** 2))
         mean_rmse = np.std(y[rows].numpy())
         assert model_rmse < 0.3 * mean_rmse
