@@ -207,9 +207,19 @@ def _scaler(kind: str) -> TransformerMixin:
     """standard: zero mean, unit variance. quantile: each column's empirical distribution
     mapped onto a standard normal (rank-Gauss), which bounds extreme values by construction."""
     if kind == "quantile":
-        return QuantileTransformer(n_quantiles=1000, output_distribution="normal",
-                                   subsample=None)
+        return RankGauss(n_quantiles=1000, output_distribution="normal", subsample=None)
     return StandardScaler()
+
+
+class RankGauss(QuantileTransformer):
+    """QuantileTransformer onto a normal, quietly using one quantile per row when a fold has
+    fewer rows than quantiles: scikit-learn does exactly that, and warns on every fold fit."""
+
+    def fit(self, X: np.ndarray, y: object = None) -> RankGauss:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"n_quantiles \(\d+\) is greater than",
+                                    category=UserWarning)
+            return super().fit(X, y)
 
 
 def excluded_from_fit(frame: pd.DataFrame, rules: tuple[dict[str, Bound], ...]) -> np.ndarray:

@@ -7,6 +7,7 @@ from pipeline.data import Schema, coerce, infer_schema
 from pipeline.features import (
     ClipToFitRange,
     DomainFeatures,
+    RankGauss,
     SkewedLog1p,
     build_preprocessor,
     excluded_from_fit,
@@ -230,6 +231,21 @@ def test_quantile_scaling_maps_numbers_to_a_bounded_normal_shape(typed):
     assert abs(np.median(out)) < 0.1 and 0.8 < out.std() < 1.2
     huge = frame.head(1).assign(GrLivArea=1e9)
     assert pre.transform(huge)[0, area] <= out.max() + 1e-9
+
+
+def test_rank_gauss_on_fewer_rows_than_quantiles_uses_one_per_row_without_a_warning():
+    import warnings
+
+    from sklearn.preprocessing import QuantileTransformer
+
+    x = np.random.default_rng(0).lognormal(size=(120, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's n_quantiles warning would raise here
+        ours = RankGauss(n_quantiles=1000, output_distribution="normal", subsample=None).fit(x)
+    assert ours.n_quantiles_ == 120
+    same = QuantileTransformer(n_quantiles=120, output_distribution="normal",
+                               subsample=None).fit(x)
+    np.testing.assert_array_equal(ours.transform(x), same.transform(x))
 
 
 @pytest.mark.parametrize("scaling", ["standard", "quantile"])
