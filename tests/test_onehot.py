@@ -27,8 +27,7 @@ def rows_of(x, layout, k_models, batch, seed=0):
     """The same random minibatch as a dense [K, B, d] tensor and as OneHotRows."""
     idx = torch.randint(0, x.shape[0], (k_models, batch),
                         generator=torch.Generator().manual_seed(seed))
-    dense = OneHotRows(layout.dense_x[idx], layout.ones[idx], layout)
-    return x[idx], dense
+    return x[idx], OneHotRows(layout.dense_x[idx], layout.ones[idx], layout)
 
 
 def test_layout_finds_the_dense_columns_and_each_rows_ones():

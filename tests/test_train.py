@@ -201,4 +201,3 @@ def test_one_cycle_schedule_of_exactly_ten_steps():
     cfg = dataclasses.replace(CFG, epochs=1, eval_every=1, lr_schedule="onecycle")
     trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
     assert all(np.isfinite(p).all() for p in trained.val_predictions)
-
