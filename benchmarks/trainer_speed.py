@@ -31,11 +31,13 @@ from torch.utils.data import DataLoader, TensorDataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import ModelConfig, load_config  # noqa: E402
-from pipeline.data import load_competition  # noqa: E402
+from pipeline.config import ModelConfig, PrunerConfig, load_config  # noqa: E402
+from pipeline.cv import setup_folds  # noqa: E402
+from pipeline.data.validate import load_competition  # noqa: E402
 from pipeline.metrics import rmse  # noqa: E402
-from pipeline.train import fit_mlps  # noqa: E402
-from pipeline.workflow import setup_folds  # noqa: E402
+from pipeline.nn.train import fit_mlps  # noqa: E402
+from pipeline.tune.objective import make_objective, make_pruner  # noqa: E402
+from pipeline.tune.study import open_study, quiet_optuna, run_study  # noqa: E402
 
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", 300))  # fewer for a quick look; figures use 300
 JOB = ModelConfig(depth=1, width=512, dropout=0.0, epochs=EPOCHS, batch_size=128, lr=1e-3,
@@ -116,7 +118,7 @@ def speed(repeats: int) -> dict:
     rates = [matmul_rate(x.shape[2], JOB)]
     results = {"rows": len(y), "inputs": x.shape[2], "folds": len(fit_rows),
                "tflop": flops / 1e12, "needed_tflop": needed / 1e12}
-    warm_up = ModelConfig(**{**JOB.__dict__, "epochs": 1, "eval_every": 1})
+    warm_up = JOB.replace({"epochs": 1, "eval_every": 1})
     trainers = {"plain": plain_loop, "project": project_trainer,
                 # the same trainer multiplying the one-hot columns' zeros too: what the
                 # lookups (pipeline/onehot.py) save
@@ -165,7 +167,7 @@ def scaling_point(multiple: int, epochs: int) -> dict:
     fit_rows = [np.setdiff1d(order, v) for v in val_rows]
 
     def timed_fit(n_epochs: int) -> float:
-        cfg = ModelConfig(**{**JOB.__dict__, "epochs": n_epochs, "eval_every": n_epochs})
+        cfg = JOB.replace({"epochs": n_epochs, "eval_every": n_epochs})
         start = time.perf_counter()
         fit_mlps(x, y, fit_rows, val_rows, cfg, SEED)
         return time.perf_counter() - start
@@ -201,27 +203,22 @@ def scaling(threads: int) -> list[dict]:
 
 def pruning(n_trials: int, overrides: dict, skip_unpruned: bool) -> dict:
     """The default study, 40 trials, with the configured pruner and without, timed."""
-    import dataclasses
-
-    from pipeline import tune as tuning
-    from pipeline.config import PrunerConfig
-
     cfg = load_config(ROOT / "params.yaml")
     train, _, schema = load_competition(cfg.data)
     setup = setup_folds(train, schema, cfg)
-    tuning.quiet_optuna()
+    quiet_optuna()
     out = {}
-    configured = dataclasses.replace(cfg.tune.pruner, **overrides)
+    configured = cfg.tune.pruner.replace(overrides)
     print(f"  pruner: {configured}", flush=True)
     studies = [("unpruned", PrunerConfig(kind="none"))] * (not skip_unpruned) + \
         [("pruned", configured)]
     for label, pruner in studies:
-        run_cfg = dataclasses.replace(cfg, tune=dataclasses.replace(cfg.tune, pruner=pruner))
-        study = tuning.open_study(None, label, cfg.base.seed,
-                                  cfg.tune.n_startup_trials, pruner)
-        objective = tuning.make_objective(setup.features, setup.y, setup.folds, run_cfg)
+        run_cfg = cfg.replace({"tune": cfg.tune.replace({"pruner": pruner})})
+        study = open_study(None, label, cfg.base.seed, cfg.tune.n_startup_trials,
+                           make_pruner(pruner))
+        objective = make_objective(setup.features, setup.y, setup.folds, run_cfg)
         start = time.perf_counter()
-        tuning.run_study(study, objective, n_trials, None, 1)
+        run_study(study, objective, n_trials, None, 1)
         seconds = time.perf_counter() - start
         states = [t.state.name for t in study.trials]
         # epochs trained: a load-independent measure of the work, beside the wall time

@@ -1,4 +1,5 @@
 """A Kaggle-style tabular regression pipeline: K-fold MLP, Optuna, MLflow, DVC.
 
-The stages are callable from Python without the CLI; see `pipeline.workflow`.
+Each stage is `python -m pipeline <stage>` (see `pipeline.stages`); the pure parts
+(`pipeline.cv`, `pipeline.final`, ...) are callable from Python on DataFrames.
 """

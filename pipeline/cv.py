@@ -17,11 +17,11 @@ from sklearn.base import RegressorMixin, clone
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import FeaturesConfig, ModelConfig
-from pipeline.data import Schema
-from pipeline.features import build_preprocessor, excluded_from_fit
-from pipeline.metrics import rmse, to_model_scale
-from pipeline.train import CheckpointCallback, TrainedMLPs, fit_mlps
+from pipeline.config import Config, ConfigError, FeaturesConfig, ModelConfig
+from pipeline.data.schema import Schema
+from pipeline.features import build_preprocessor, excluded_from_fit, stack_transforms
+from pipeline.metrics import TargetScale, rmse
+from pipeline.nn.train import CheckpointCallback, TrainedMLPs, fit_mlps
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class Folds:
     def n_folds(self) -> int:
         return len(self.val_rows)
 
+    def fold_of_row(self) -> np.ndarray:
+        """The fold that predicts each training row."""
+        out = np.empty(len(self.excluded), dtype=int)
+        for k, rows in enumerate(self.val_rows):
+            out[rows] = k
+        return out
+
 
 @dataclass
 class FoldFeatures:
@@ -45,9 +52,19 @@ class FoldFeatures:
     x: torch.Tensor  # [K, N, width] float32: fold k's view of every training row
     width: int  # widest fold matrix; narrower folds are zero-padded
 
-    def transform(self, frame: pd.DataFrame) -> torch.Tensor:
-        """Another frame (test rows) as seen by each fold: [K, M, width]."""
-        return stack_transforms(self.preprocessors, frame, self.width)
+    @property
+    def view(self) -> tuple[list[Pipeline], int]:
+        """What a final model keeps to read new rows as these folds do."""
+        return self.preprocessors, self.width
+
+
+@dataclass
+class FoldSetup:
+    """The folds, each fold's fitted preprocessing, and the model-scale target."""
+
+    folds: Folds
+    features: FoldFeatures
+    y: np.ndarray
 
 
 @dataclass
@@ -65,11 +82,16 @@ def make_folds(train: pd.DataFrame, n_folds: int, seed: int,
                fit_exclude: tuple = ()) -> Folds:
     """Shuffled K-fold split of the training rows; rows matching fit_exclude never fit."""
     excluded = excluded_from_fit(train, fit_exclude)
+    if n_folds > len(train) or len(train) - excluded.sum() < n_folds:
+        raise ConfigError(f"cv.n_folds: {n_folds} folds need at least {n_folds} training rows "
+                          f"left for fitting, the data has {int(len(train) - excluded.sum())}")
     splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fit_rows, val_rows = [], []
     for train_part, val_part in splitter.split(np.zeros(len(train))):
         fit_rows.append(train_part[~excluded[train_part]])
         val_rows.append(val_part)
+    if any(len(rows) == 0 for rows in fit_rows):
+        raise ConfigError("features.fit_exclude leaves a fold with no rows to fit on")
     return Folds(fit_rows, val_rows, excluded)
 
 
@@ -78,20 +100,24 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema,
     """Fit one preprocessor per fold on its fitting rows and transform all training rows."""
     preprocessors = [build_preprocessor(schema, cfg).fit(train.iloc[rows])
                      for rows in folds.fit_rows]
-    matrices = [p.transform(train) for p in preprocessors]
-    width = max(m.shape[1] for m in matrices)
-    return FoldFeatures(preprocessors, _stack(matrices, width), width)
+    x = stack_transforms(preprocessors, train)
+    return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2])
 
 
-def stack_transforms(preprocessors: list[Pipeline], frame: pd.DataFrame,
-                     width: int) -> torch.Tensor:
-    """Each fitted preprocessor's view of `frame`, zero-padded to `width`: [K, M, width]."""
-    return _stack([p.transform(frame) for p in preprocessors], width)
+def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,
+                numeric_scaling: str | None = None) -> FoldSetup:
+    """Folds and per-fold preprocessing (optionally with another numeric scaling)."""
+    features_cfg = cfg.features
+    if numeric_scaling is not None:
+        features_cfg = features_cfg.replace({"numeric_scaling": numeric_scaling})
+    folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
+    features = fit_fold_features(train, folds, schema, features_cfg)
+    return FoldSetup(folds, features, model_target(train, schema))
 
 
-def model_target(train: pd.DataFrame, schema: Schema, log_target: bool) -> np.ndarray:
+def model_target(train: pd.DataFrame, schema: Schema) -> np.ndarray:
     """The training target on the model scale."""
-    return to_model_scale(train[schema.target].to_numpy(), log_target)
+    return TargetScale(schema.target_scale).to_model(train[schema.target].to_numpy())
 
 
 def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: ModelConfig,
@@ -133,10 +159,3 @@ def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
         score_fit_rows=rmse(y[kept], oof[kept]),
         trained=trained,
     )
-
-
-def _stack(matrices: list[np.ndarray], width: int) -> torch.Tensor:
-    out = torch.zeros(len(matrices), matrices[0].shape[0], width, dtype=torch.float32)
-    for k, m in enumerate(matrices):
-        out[k, :, : m.shape[1]] = torch.as_tensor(np.asarray(m, dtype=np.float32))
-    return out

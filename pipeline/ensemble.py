@@ -16,15 +16,15 @@ from scipy.optimize import minimize
 from sklearn.base import RegressorMixin
 from sklearn.pipeline import Pipeline
 
-from pipeline.cv import stack_transforms
-from pipeline.data import Schema, coerce
-from pipeline.metrics import from_model_scale
-from pipeline.model import BatchedMLP
-from pipeline.train import TrainedMLPs, predict_batched
+from pipeline.data.schema import Schema
+from pipeline.data.validate import coerce
+from pipeline.features import stack_transforms
+from pipeline.metrics import TargetScale
+from pipeline.nn.model import BatchedMLP, predict_batched
 
 
 class Member(Protocol):
-    def predict(self, x: torch.Tensor) -> np.ndarray:
+    def predict(self, x: np.ndarray) -> np.ndarray:
         """Fold matrices [K, M, d] -> model-scale predictions [M], averaged over its models."""
 
 
@@ -38,21 +38,10 @@ class MLPMember:
     target_std: np.ndarray
     target_range: tuple[np.ndarray, np.ndarray] | None = None
 
-    @classmethod
-    def from_trained(cls, trained: TrainedMLPs) -> MLPMember:
-        m = trained.model
-        architecture = {"n_models": m.n_models, "n_inputs": m.weights[0].shape[1],
-                        "width": m.weights[0].shape[2], "depth": len(m.weights) - 1,
-                        "dropout": m.dropout, "activation": m.activation,
-                        "linear_skip": m.linear_skip}
-        state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-        return cls(architecture, state, trained.target_mean, trained.target_std,
-                   trained.target_range)
-
-    def predict(self, x: torch.Tensor) -> np.ndarray:
+    def predict(self, x: np.ndarray) -> np.ndarray:
         model = BatchedMLP(**self.architecture)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
-        return predict_batched(model, self.target_mean, self.target_std, x,
+        return predict_batched(model, self.target_mean, self.target_std, torch.from_numpy(x),
                                self.target_range).mean(axis=0)
 
 
@@ -62,9 +51,8 @@ class EstimatorMember:
 
     estimators: list[RegressorMixin]
 
-    def predict(self, x: torch.Tensor) -> np.ndarray:
-        return np.mean([est.predict(x[k].numpy()) for k, est in enumerate(self.estimators)],
-                       axis=0)
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([est.predict(x[k]) for k, est in enumerate(self.estimators)], axis=0)
 
 
 @dataclass
@@ -76,7 +64,7 @@ class FinalModel:
     """
 
     schema: Schema
-    log_target: bool | str
+    scale: TargetScale
     views: dict[str, tuple[list[Pipeline], int]]  # view -> (fold preprocessors, matrix width)
     members: dict[str, tuple[str, Member]]  # name -> (view it reads, member)
     weights: dict[str, float]
@@ -92,7 +80,7 @@ class FinalModel:
     def predict_frame(self, raw: pd.DataFrame, source: str = "input frame") -> np.ndarray:
         """Predictions on the competition's scale for a raw frame as read from test.csv."""
         frame = coerce(raw, self.schema, source)
-        return from_model_scale(self.predict_model_scale(frame), self.log_target)
+        return self.scale.from_model(self.predict_model_scale(frame))
 
 
 def blend_weights(predictions: dict[str, np.ndarray], actual: np.ndarray) -> dict[str, float]:

@@ -20,7 +20,8 @@ from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardSc
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
-from pipeline.data import Schema, typed_column
+from pipeline.data.schema import Schema
+from pipeline.data.validate import typed_column
 
 NONE_LABEL = "None"
 # What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
@@ -220,6 +221,18 @@ class RankGauss(QuantileTransformer):
             warnings.filterwarnings("ignore", message=r"n_quantiles \(\d+\) is greater than",
                                     category=UserWarning)
             return super().fit(X, y)
+
+
+def stack_transforms(preprocessors: list[Pipeline], frame: pd.DataFrame,
+                     width: int | None = None) -> np.ndarray:
+    """Each fitted preprocessor's view of `frame`, zero-padded to `width` (default: the
+    widest): [K, rows, width] float32, one matrix per fold."""
+    matrices = [p.transform(frame) for p in preprocessors]
+    width = width or max(m.shape[1] for m in matrices)
+    out = np.zeros((len(matrices), len(frame), width), dtype=np.float32)
+    for k, m in enumerate(matrices):
+        out[k, :, : m.shape[1]] = m
+    return out
 
 
 def excluded_from_fit(frame: pd.DataFrame, rules: tuple[dict[str, Bound], ...]) -> np.ndarray:

@@ -1,31 +1,29 @@
-"""File writing for the stages: every output is written to a temp file and renamed into place,
-so an interrupted stage never leaves a half-written model, params file or submission."""
+"""File writing for the stages: atomic files, and a stage's whole output set swapped in at once.
+
+A file is written to a temp file and renamed into place; a stage's outputs are written into a
+temporary directory that replaces the old one in one step, so a kill leaves the old set or
+the new set, never a mix, and the next run clears what a killed one left behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import hashlib
 import json
 import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-
-class ServiceError(RuntimeError):
-    """A study storage or tracking server cannot be reached or used; the message says which."""
-
-
-def safe_url(url: str) -> str:
-    """A storage or tracking URL without its password, for files, logs and errors."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
+_RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two paths atomically
+_AT_FDCWD = -100
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -47,16 +45,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temp name; it replaces `path` only if the block succeeds."""
+    """Build a stage's output directory under a temp name; it replaces `path` in one step only
+    if the block succeeds. Leftovers of a killed earlier run are cleared first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+        _fsync_tree(tmp)
+        if path.exists() and _exchange(tmp, path):
+            shutil.rmtree(tmp)  # now the old set
+        elif path.exists():  # no atomic exchange here: two renames, repaired on the next run
+            old = _old(path)
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -64,6 +66,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clear_leftovers(path: Path) -> None:
+    """Remove the temp directories and files a killed run left beside `path`; put the old
+    set back if a kill fell between the two renames of a non-atomic swap."""
+    old = _old(path)
+    if old.exists() and not path.exists():
+        os.replace(old, path)
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -101,6 +116,50 @@ def save_pickle(path: str | Path, obj: Any) -> None:
 def load_pickle(path: str | Path) -> Any:
     with open(path, "rb") as handle:
         return pickle.load(handle)
+
+
+def file_hash(paths: Iterable[str | Path]) -> str:
+    """A short SHA-256 over the bytes of some files (the raw data), in the order given."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (renameat2 RENAME_EXCHANGE); False where not supported."""
+    libc = _libc()
+    if libc is None:
+        return False
+    result = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                            _RENAME_EXCHANGE)
+    return result == 0
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.renameat2  # noqa: B018 - glibc 2.28+; absent elsewhere
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _fsync_tree(directory: Path) -> None:
+    """Flush every file of a finished output set to disk before it is swapped in."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
 
 
 def _umask() -> int:

@@ -138,9 +138,8 @@ def study_figures(trials: pd.DataFrame, importances: dict[str, float]) -> dict[s
     return figs
 
 
-def figures(oof: pd.DataFrame, history: pd.DataFrame, log_target: bool) -> dict[str, Figure]:
-    """Every figure by file stem."""
-    label = "log target" if log_target else "target"
+def figures(oof: pd.DataFrame, history: pd.DataFrame, label: str) -> dict[str, Figure]:
+    """Every figure by file stem; `label` names the model scale (TargetScale.label)."""
     return {"predicted_vs_actual": predicted_vs_actual(oof, label),
             "residuals": residuals(oof, label),
             "learning_curves": learning_curves(history)}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.io import write_csv
+from pipeline.metrics import TargetScale
 
 
 class SubmissionError(ValueError):
@@ -21,9 +22,8 @@ def build_submission(ids: pd.Series, predictions: np.ndarray, id_column: str,
 
 
 def validate_submission(submission: pd.DataFrame, test_ids: pd.Series,
-                        sample: pd.DataFrame | None, positive: bool,
-                        sample_path: str | Path = "sample submission",
-                        non_negative: bool = False) -> None:
+                        sample: pd.DataFrame | None, scale: TargetScale,
+                        sample_path: str | Path = "sample submission") -> None:
     """Raise SubmissionError unless ids, columns and values match what Kaggle expects."""
     if sample is not None and list(submission.columns) != list(sample.columns):
         raise SubmissionError(f"columns {list(submission.columns)} differ from {sample_path}'s "
@@ -36,14 +36,13 @@ def validate_submission(submission: pd.DataFrame, test_ids: pd.Series,
                                                  np.sort(sample[id_column].to_numpy())):
         raise SubmissionError(f"ids differ from {sample_path}'s ids")
     values = submission[target].to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | ((values <= 0) if positive else False) | \
-        ((values < 0) if non_negative else False)
+    invalid, rule = scale.invalid(values)
+    bad = ~np.isfinite(values) | invalid
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise SubmissionError(f"{target} for id {submission[id_column].iloc[row]} is "
                               f"{values[row]}: every prediction must be finite"
-                              + (" and positive" if positive else "")
-                              + (" and non-negative" if non_negative else ""))
+                              + (f" and {rule}" if rule else ""))
 
 
 def write_submission(path: str | Path, submission: pd.DataFrame) -> None:

@@ -6,8 +6,7 @@ with the model attached. Trial runs are written with explicit run ids through Ml
 never through a global "active run", so parallel trials cannot collide. Figures arrive
 drawn (pipeline.report draws them) and are stored as PNG artifacts under `plots/`.
 
-The registry: every final model becomes a new version of `tracking.registered_model`; the
-champion alias moves to it only when its OOF score is lower than the current holder's.
+The registry (pipeline.registry) takes the final run's model from here.
 """
 
 from __future__ import annotations
@@ -17,25 +16,25 @@ import hashlib
 import os
 import subprocess
 import time
-import warnings
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
 import pandas as pd
+import sqlalchemy.exc
+from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.types import DataType
-from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from pipeline.services import ServiceError, masked
+from pipeline.serving import log_pyfunc
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -50,34 +49,6 @@ class FinalRun:
 
     run_id: str
     model_uri: str
-
-
-@dataclass(frozen=True)
-class Registration:
-    """What registering a final model did: its new version, and whether it took the alias."""
-
-    name: str
-    alias: str
-    version: str
-    score: float
-    promoted: bool
-    previous_version: str | None = None  # the alias holder before, if any
-    previous_score: float | None = None
-
-    def describe(self) -> str:
-        """One line for the log: the version, and why the alias moved or stayed."""
-        new = f"registered {self.name} version {self.version} ({CHAMPION_METRIC} {self.score:.5f})"
-        uri = f"models:/{self.name}@{self.alias}"
-        if self.previous_version is None:
-            return f"{new}; first {self.alias}: {uri} -> version {self.version}"
-        if self.previous_score is None:
-            return (f"{new}; {self.alias} version {self.previous_version} has no "
-                    f"{CHAMPION_METRIC}, so {uri} -> version {self.version}")
-        if self.promoted:
-            return (f"{new}; beats {self.alias} version {self.previous_version} "
-                    f"({self.previous_score:.5f}): {uri} -> version {self.version}")
-        return (f"{new}; {self.alias} stays version {self.previous_version} "
-                f"({self.previous_score:.5f} is not beaten)")
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
@@ -96,14 +67,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
-
-
-def file_hash(paths: Iterable[str | Path]) -> str:
-    """A short SHA-256 over the bytes of some files (the raw data), in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 class Tracker:
@@ -219,44 +182,10 @@ class Tracker:
         self._log_batch(run_id, metrics=batch, params=params)
         self.log_artifacts(run_id, artifacts)
         self.log_figures(run_id, figures or {})
-        with _tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
-            info = _log_pyfunc(model_path, signature_frame, input_example, output_example)
+        with tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
+            info = log_pyfunc(model_path, signature_frame, input_example, output_example)
         self.client.set_terminated(run_id, "FINISHED")
         return FinalRun(run_id, info.model_uri)
-
-    def register_final_model(self, final: FinalRun, name: str, alias: str) -> Registration:
-        """Register the final model as a new version of `name`; give it `alias` when its
-        OOF score is lower than the current holder's (or nothing holds the alias yet)."""
-        score = self.client.get_run(final.run_id).data.metrics[CHAMPION_METRIC]
-        previous = self._alias_holder(name, alias)
-        previous_score = None if previous is None else self._version_score(previous)
-        with _tracking_uri(self.uri):
-            version = mlflow.register_model(
-                final.model_uri, name,
-                tags={CHAMPION_METRIC: f"{score:.6f}", "data_hash": self.tags["data_hash"],
-                      "mlflow.source.git.commit": self.tags["mlflow.source.git.commit"]})
-        promoted = previous_score is None or score < previous_score
-        if promoted:
-            self.client.set_registered_model_alias(name, alias, version.version)
-        return Registration(name=name, alias=alias, version=str(version.version), score=score,
-                            promoted=promoted,
-                            previous_version=None if previous is None else str(previous.version),
-                            previous_score=previous_score)
-
-    def _alias_holder(self, name: str, alias: str):
-        try:
-            return self.client.get_model_version_by_alias(name, alias)
-        except MlflowException:  # no such registered model, or nothing holds the alias
-            return None
-
-    def _version_score(self, version) -> float | None:
-        """The champion metric of the run a model version came from, if that run has it."""
-        if not version.run_id:
-            return None
-        try:
-            return self.client.get_run(version.run_id).data.metrics.get(CHAMPION_METRIC)
-        except MlflowException:  # the run was deleted for good
-            return None
 
     def _run_exists(self, run_id: str) -> bool:
         try:
@@ -282,8 +211,6 @@ class Tracker:
 def _client(uri: str, attempts: int = 8) -> MlflowClient:
     """A client of the store; a database store is created (migrated) on first use, and when
     several workers start on a fresh database at once, all but one fail and retry."""
-    import sqlalchemy.exc
-
     for attempt in range(attempts):
         try:
             return MlflowClient(tracking_uri=uri)
@@ -299,22 +226,17 @@ def _check_server(uri: str, timeout: float = 10.0) -> None:
     MLflow client would otherwise retry for minutes before giving up."""
     if not uri.startswith(("http://", "https://")):
         return
-    import urllib.error
-    import urllib.request
-
-    from pipeline.io import ServiceError, safe_url
-
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
             pass
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ServiceError(f"cannot reach the MLflow tracking server {safe_url(uri)}: {reason} "
+        raise ServiceError(f"cannot reach the MLflow tracking server {masked(uri)}: {reason} "
                            "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)") from exc
 
 
 @contextlib.contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
+def tracking_uri(uri: str) -> Iterator[None]:
     """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -330,57 +252,3 @@ def _ms(moment: datetime | None) -> int | None:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class SubmissionModel(mlflow.pyfunc.PythonModel):
-    """The served model: raw test frame in (as read from test.csv), id and prediction out."""
-
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        from pipeline.io import load_pickle
-
-        self.model = load_pickle(context.artifacts["final_model"])
-
-    def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
-                params: dict | None = None) -> pd.DataFrame:
-        schema = self.model.schema
-        prices = self.model.predict_frame(model_input)
-        return pd.DataFrame({schema.id_column: model_input[schema.id_column].to_numpy(),
-                             schema.target: prices})
-
-
-def _log_pyfunc(model_path: Path, signature_frame: pd.DataFrame, input_example: pd.DataFrame,
-                output_example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    from mlflow.models import infer_signature
-
-    with warnings.catch_warnings():  # integer columns here have no gap in the data
-        warnings.filterwarnings("ignore", message=".*Integer columns.*")
-        signature = infer_signature(signature_frame, output_example)
-    signature.inputs = _missing_value_safe(signature.inputs)
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=SubmissionModel(),
-        artifacts={"final_model": str(model_path)},
-        code_paths=[str(Path(__file__).parent)],
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=_requirements(),
-    )
-
-
-def _missing_value_safe(schema: Schema) -> Schema:
-    """Text columns that can be missing accept any type: pandas reads a text column that is
-    empty in a given file (or a one-row request with a gap) as float64 NaN, which a strict
-    `string` column would reject. Numeric columns with gaps are already double."""
-    columns = []
-    for col in schema.inputs:
-        if col.type == DataType.string and not col.required:
-            col = ColSpec(AnyType(), col.name, required=False)
-        columns.append(col)
-    return Schema(columns)
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    names = ["torch", "pandas", "numpy", "scikit-learn", "scipy", "mlflow", "pyyaml"]
-    return [f"{name}=={version(name)}" for name in names]

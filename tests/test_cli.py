@@ -15,8 +15,9 @@ import optuna
 import pytest
 import yaml
 
-from pipeline import stages
 from pipeline.config import load_config
+from pipeline.stages import prepare
+from pipeline.tune.study import CONNECT_TIMEOUT_SECONDS
 
 from .conftest import REPO, make_houses, small_params, write_competition
 
@@ -29,7 +30,7 @@ def make_project(root: Path, epochs: int = 12, **tune) -> Path:
                           tune={"pruner": {"kind": "none"}, **tune},
                           tracking={"uri": f"sqlite:///{root / 'mlflow.db'}"})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    stages.prepare(load_config(root / "params.yaml"), root / "prepared")
+    prepare.run(load_config(root / "params.yaml"), root / "prepared")
     return root
 
 
@@ -136,18 +137,16 @@ def run_main(root: Path, monkeypatch, capsys, **env: str) -> tuple[int, str]:
 @pytest.mark.parametrize("kind", ["closed", "silent"])
 def test_a_storage_that_cannot_be_reached_fails_fast_with_one_line(
         tmp_path, kind, silent_server, monkeypatch, capsys):
-    from pipeline import tune as tuning
-
     port = _closed_port() if kind == "closed" else silent_server
     root = make_project(tmp_path)
     started = time.monotonic()
     code, err = run_main(root, monkeypatch, capsys, OPTUNA_STORAGE=(
         f"postgresql+psycopg://me:secret@127.0.0.1:{port}/optuna"))
     assert code == 2
-    assert time.monotonic() - started < tuning.CONNECT_TIMEOUT_SECONDS + 10
+    assert time.monotonic() - started < CONNECT_TIMEOUT_SECONDS + 10
     message = err.strip().splitlines()[-1]
     assert message.startswith(f"error: cannot reach the Optuna storage postgresql+psycopg://"
-                              f"***@127.0.0.1:{port}/optuna")
+                              f"me:***@127.0.0.1:{port}/optuna")
     assert "OPTUNA_STORAGE" in message and "secret" not in err
 
 

@@ -106,7 +106,8 @@ def competition_project(root: Path, train: pd.DataFrame, test: pd.DataFrame, dat
     project = root / "project"
     shutil.copytree(REPO / "pipeline", project / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, project / name)
     raw = project / "data" / "raw"
     raw.mkdir(parents=True)
     train.to_csv(raw / "train.csv", index=False)
@@ -224,7 +225,7 @@ def test_dated_competition_schema_reports_what_was_inferred_and_set(dated):
     assert schema["inferred"] == ["timestamp", "x"]
     assert schema["overridden"] == ["opened", "store", "grade"]
     assert schema["dropped"] == ["comment"]
-    assert schema["log_target"] is False and schema["id_type"] == "integer"
+    assert schema["target_scale"] == "none" and schema["id_type"] == "integer"
     assert "inferred datetime (1): timestamp" in repro.stderr + repro.stdout
 
 

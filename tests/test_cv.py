@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.config import Bound, ModelConfig, config_from_dict
+from pipeline.config import Bound, ConfigError, ModelConfig, config_from_dict
 from pipeline.cv import (
     cross_validate_estimator,
     cross_validate_mlp,
@@ -9,7 +9,7 @@ from pipeline.cv import (
     make_folds,
     model_target,
 )
-from pipeline.data import load_competition
+from pipeline.data.validate import load_competition
 from pipeline.metrics import rmse
 from pipeline.reference import linear_reference
 
@@ -61,7 +61,7 @@ def test_oof_predictions_cover_every_row_and_score_matches(loaded):
     train, _, schema, cfg = loaded
     folds = make_folds(train, 3, seed=0)
     features = fit_fold_features(train, folds, schema, cfg.features)
-    y = model_target(train, schema, True)
+    y = model_target(train, schema)
     result = cross_validate_mlp(features, y, folds, MODEL, seed=0)
     assert np.isfinite(result.oof).all()
     assert result.score == pytest.approx(rmse(y, result.oof))
@@ -72,7 +72,7 @@ def test_oof_predictions_cover_every_row_and_score_matches(loaded):
 def test_same_params_same_oof(loaded):
     train, _, schema, cfg = loaded
     folds = make_folds(train, 3, seed=0)
-    y = model_target(train, schema, True)
+    y = model_target(train, schema)
     runs = [cross_validate_mlp(fit_fold_features(train, folds, schema, cfg.features), y, folds,
                                MODEL, seed=5, n_seeds=2) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].oof, runs[1].oof)
@@ -82,7 +82,7 @@ def test_sklearn_estimator_cross_validation(loaded):
     train, _, schema, cfg = loaded
     folds = make_folds(train, 3, seed=0)
     features = fit_fold_features(train, folds, schema, cfg.features)
-    y = model_target(train, schema, True)
+    y = model_target(train, schema)
     result = cross_validate_estimator(features, y, folds, linear_reference(cfg.reference))
     assert len(result.trained) == 3
     assert result.score < 0.5 * np.std(y)
@@ -91,5 +91,15 @@ def test_sklearn_estimator_cross_validation(loaded):
 def test_log_target_false_models_the_raw_target(competition):
     cfg = config_from_dict(small_params(competition, data={"log_target": False}))
     train, _, schema = load_competition(cfg.data)
-    y = model_target(train, schema, cfg.data.log_target)
+    y = model_target(train, schema)
     np.testing.assert_array_equal(y, train["SalePrice"].to_numpy())
+
+
+def test_more_folds_than_rows_is_an_error_naming_the_key(loaded):
+    train, _, _, _ = loaded
+    with pytest.raises(ConfigError, match="cv.n_folds: 100 folds need at least 100 training "
+                                          "rows left for fitting, the data has 60"):
+        make_folds(train.iloc[:60], 100, seed=0)
+    rules = ({"GrLivArea": Bound(greater_than=0)},)  # every row excluded from fitting
+    with pytest.raises(ConfigError, match="cv.n_folds"):
+        make_folds(train, 3, seed=0, fit_exclude=rules)

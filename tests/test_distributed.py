@@ -18,9 +18,9 @@ import optuna
 import pytest
 import yaml
 
-from pipeline import stages
 from pipeline.config import load_config
 from pipeline.io import read_json
+from pipeline.stages import prepare
 
 from .conftest import REPO, make_houses, small_params, write_competition
 
@@ -75,7 +75,7 @@ def make_project(root: Path, storage: str, tracking: str, **sections: dict) -> P
     params = small_params(root / "raw", tune=tune, tracking={"uri": tracking,
                                                              "experiment": "dist"}, **sections)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    stages.prepare(load_config(root / "params.yaml"), root / "prepared")
+    prepare.run(load_config(root / "params.yaml"), root / "prepared")
     return root
 
 

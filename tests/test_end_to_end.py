@@ -34,8 +34,8 @@ def small_project(root: Path) -> Path:
     project = root / "project"
     shutil.copytree(REPO / "pipeline", project / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
-    shutil.copy(REPO / ".gitignore", project / ".gitignore")  # the stores stay out of git
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):  # the stores stay out of git
+        shutil.copy(REPO / name, project / name)
     raw = project / "data" / "raw"
     raw.mkdir(parents=True)
     train = pd.read_csv(REPO / "data/raw/train.csv").iloc[:300]

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import Bound, DataConfig, FeaturesConfig
-from pipeline.data import Schema, coerce, infer_schema
+from pipeline.data.schema import Schema, infer_schema
+from pipeline.data.validate import coerce
 from pipeline.features import (
     ClipToFitRange,
     DomainFeatures,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import load_pickle, safe_url
+from pipeline.io import atomic_dir, clear_leftovers, load_pickle
 
 from .conftest import REPO
 
@@ -58,16 +58,36 @@ def test_sigkill_never_leaves_a_half_written_file(tmp_path, attempt):
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_sigkill_never_leaves_a_half_written_directory(tmp_path, attempt):
+    """The new set is swapped in with one atomic exchange: the old set or the new one is in
+    place at every moment, and the next run clears what the killed one left beside it."""
     target = kill_while_writing(tmp_path, "dir")
-    if not target.exists():  # killed between moving the old one aside and the new one in
-        old = tmp_path / ".prepared.old"
-        assert old.exists()
-        target = old
+    assert target.exists()
     a, b = (target / "a.txt").read_text(), (target / "b.txt").read_text()
     assert a == b and len(a) >= 100_000
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("next")
+    assert [p.name for p in tmp_path.iterdir()] == ["prepared"]  # no temp dir left
+    assert [p.name for p in target.iterdir()] == ["a.txt"]
 
 
-def test_safe_url_hides_the_password():
-    assert safe_url("postgresql+psycopg://me:secret@db:5432/x") == \
-        "postgresql+psycopg://***@db:5432/x"
-    assert safe_url("sqlite:///data/optuna.db") == "sqlite:///data/optuna.db"
+def test_a_kill_between_the_two_renames_of_a_plain_swap_is_repaired(tmp_path):
+    """Where the atomic exchange is missing, the swap is two renames; a kill between them
+    leaves the old set aside, and the next run puts it back before anything else."""
+    old = tmp_path / ".prepared.old"
+    old.mkdir()
+    (old / "a.txt").write_text("old set")
+    (tmp_path / ".prepared.x1y2.tmp").mkdir()  # the killed run's half-built new set
+    clear_leftovers(tmp_path / "prepared")
+    assert (tmp_path / "prepared" / "a.txt").read_text() == "old set"
+    assert [p.name for p in tmp_path.iterdir()] == ["prepared"]
+
+
+def test_a_failing_stage_leaves_the_old_set(tmp_path):
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("first")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("second, half done")
+        raise RuntimeError("the stage failed")
+    assert (target / "a.txt").read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.metrics import from_model_scale, rmse, to_model_scale
+from pipeline.metrics import TargetScale, rmse
 
 
 def test_rmse_values():
@@ -13,14 +13,15 @@ def test_log_rmse_is_rmse_of_logs():
     prices = np.array([100_000.0, 200_000.0])
     predicted = np.array([110_000.0, 180_000.0])
     expected = np.sqrt(np.mean((np.log(prices) - np.log(predicted)) ** 2))
-    assert rmse(to_model_scale(prices, True), to_model_scale(predicted, True)) == \
-        pytest.approx(expected)
+    log = TargetScale.LOG
+    assert rmse(log.to_model(prices), log.to_model(predicted)) == pytest.approx(expected)
 
 
 def test_scale_round_trip():
     values = np.array([1.5, 20.0])
-    np.testing.assert_allclose(from_model_scale(to_model_scale(values, True), True), values)
-    np.testing.assert_array_equal(to_model_scale(values, False), values)
+    np.testing.assert_allclose(TargetScale.LOG.from_model(TargetScale.LOG.to_model(values)),
+                               values)
+    np.testing.assert_array_equal(TargetScale.NONE.to_model(values), values)
 
 
 def test_rmse_rejects_mismatched_shapes():
@@ -32,8 +33,23 @@ def test_log1p_scale_is_the_rmsle_scale_and_never_predicts_below_zero():
     counts = np.array([0.0, 3.0, 120.0])
     predicted = np.array([1.0, 2.0, 100.0])
     rmsle = np.sqrt(np.mean((np.log1p(counts) - np.log1p(predicted)) ** 2))
-    assert rmse(to_model_scale(counts, "log1p"), to_model_scale(predicted, "log1p")) == \
-        pytest.approx(rmsle)
-    np.testing.assert_allclose(from_model_scale(to_model_scale(counts, "log1p"), "log1p"),
-                               counts)
-    assert from_model_scale(np.array([-0.3]), "log1p")[0] == 0.0
+    scale = TargetScale.LOG1P
+    assert rmse(scale.to_model(counts), scale.to_model(predicted)) == pytest.approx(rmsle)
+    np.testing.assert_allclose(scale.from_model(scale.to_model(counts)), counts)
+    assert scale.from_model(np.array([-0.3]))[0] == 0.0
+
+
+@pytest.mark.parametrize("param, scale, bad, rule", [
+    (False, TargetScale.NONE, [], ""),
+    (True, TargetScale.LOG, [0.0, -1.0], "positive"),
+    ("log1p", TargetScale.LOG1P, [-1.0], "non-negative"),
+])
+def test_each_scale_knows_its_param_its_metric_and_the_values_it_cannot_take(param, scale,
+                                                                             bad, rule):
+    assert TargetScale.from_param(param) is scale and scale.param == param
+    values = np.array([0.0, -1.0, 2.5])
+    invalid, said = scale.invalid(values)
+    assert values[invalid].tolist() == bad and said == rule
+    assert scale.metric in ("RMSE", "RMSE of log(target)", "RMSLE")
+    with pytest.raises(ValueError, match="expected true/false or log1p"):
+        TargetScale.from_param("log")

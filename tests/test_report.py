@@ -59,7 +59,7 @@ def test_mean_learning_curve_averages_folds_seeds_and_views_at_scored_epochs():
 
 
 def test_run_figures_are_pngs_matplotlib_can_read():
-    figs = report.figures(oof_frame(), history_frame(), log_target=True)
+    figs = report.figures(oof_frame(), history_frame(), "log target")
     try:
         assert set(figs) == {"predicted_vs_actual", "residuals", "learning_curves"}
         for fig in figs.values():

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline import report
-from pipeline.tracking import CHAMPION_METRIC, FinalRun, Registration, Tracker
+from pipeline.registry import Registration, register_final_model
+from pipeline.tracking import CHAMPION_METRIC, FinalRun, Tracker
 
 from .test_report import PNG_MAGIC, oof_frame, trials_frame
 
@@ -56,21 +57,21 @@ def champion(tracker: Tracker, name: str = "prices", alias: str = "champion") ->
 
 
 def test_first_version_becomes_champion_and_only_a_lower_score_takes_the_alias(tracker):
-    first = tracker.register_final_model(final_run(tracker, 0.30), "prices", "champion")
+    first = register_final_model(tracker, final_run(tracker, 0.30), "prices", "champion")
     assert (first.version, first.promoted, first.previous_version) == ("1", True, None)
     assert champion(tracker) == "1"
     assert "first champion" in first.describe()
 
-    worse = tracker.register_final_model(final_run(tracker, 0.40), "prices", "champion")
+    worse = register_final_model(tracker, final_run(tracker, 0.40), "prices", "champion")
     assert (worse.version, worse.promoted) == ("2", False)
     assert (worse.previous_version, worse.previous_score) == ("1", pytest.approx(0.30))
     assert champion(tracker) == "1"
     assert "champion stays version 1" in worse.describe()
 
-    tie = tracker.register_final_model(final_run(tracker, 0.30), "prices", "champion")
+    tie = register_final_model(tracker, final_run(tracker, 0.30), "prices", "champion")
     assert not tie.promoted and champion(tracker) == "1"  # a tie is not a win
 
-    better = tracker.register_final_model(final_run(tracker, 0.20), "prices", "champion")
+    better = register_final_model(tracker, final_run(tracker, 0.20), "prices", "champion")
     assert (better.version, better.promoted) == ("4", True)
     assert champion(tracker) == "4"
     assert "beats champion version 1" in better.describe()
@@ -91,19 +92,19 @@ def test_a_champion_without_a_score_is_replaced(tracker):
         bare = mlflow.pyfunc.log_model(name="model", python_model=Constant(0), pip_requirements=[])
     version = mlflow.register_model(bare.model_uri, "unscored")
     tracker.client.set_registered_model_alias("unscored", "champion", version.version)
-    result = tracker.register_final_model(final_run(tracker, 0.9), "unscored", "champion")
+    result = register_final_model(tracker, final_run(tracker, 0.9), "unscored", "champion")
     assert result.promoted and result.previous_version == "1" and result.previous_score is None
     assert "has no oof_rmse" in result.describe()
     assert champion(tracker, "unscored") == result.version == "2"
 
 
 def test_registration_is_per_name_and_alias(tracker):
-    tracker.register_final_model(final_run(tracker, 0.3), "per-name", "champion")
-    other = tracker.register_final_model(final_run(tracker, 0.9), "per-name", "candidate")
+    register_final_model(tracker, final_run(tracker, 0.3), "per-name", "champion")
+    other = register_final_model(tracker, final_run(tracker, 0.9), "per-name", "candidate")
     assert other.promoted and other.previous_version is None  # nothing held that alias
     assert champion(tracker, "per-name") == "1"
     assert champion(tracker, "per-name", "candidate") == "2"
-    elsewhere = tracker.register_final_model(final_run(tracker, 0.9), "rents", "champion")
+    elsewhere = register_final_model(tracker, final_run(tracker, 0.9), "rents", "champion")
     assert (elsewhere.version, elsewhere.promoted) == ("1", True)
 
 

@@ -6,9 +6,7 @@ where a row has a one, and the weight gradient `x.T @ g` only adds each row's gr
 those rows of the gradient: the dense product spends most of its multiplies on zeros. Here the
 other (dense) columns go through `baddbmm`/`bmm` and the 0/1 columns through `embedding_bag`
 sums, forward and backward. The result is the dense product's up to float rounding (sums run in
-another order). What it saves depends on the machine: the 5-fold House Prices job of
-benchmarks/trainer_speed.py trained 1.45x faster on an AVX-512 CPU, and no faster (0.96-1.03x)
-on an AVX2 one, where the lookups cost about what the skipped multiplies did.
+another order). What it saves depends on the machine: see docs/speed.md.
 """
 
 from __future__ import annotations
@@ -103,7 +101,7 @@ class OneHotRows:
         where each group starts."""
         if self._by_row is None:
             key = self.gradient_rows.numpy()
-            # numpy's stable sort of 16-bit keys is a radix sort: ~10x faster than torch.sort
+            # numpy's stable sort of 16-bit keys is a radix sort, far faster than torch.sort
             key = key.astype(np.int16 if self.n_flat < 2**15 else np.int32)
             order = torch.from_numpy(np.argsort(key, kind="stable"))
             per_row = torch.bincount(self.gradient_rows, minlength=self.n_flat + 1)

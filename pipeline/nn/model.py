@@ -3,15 +3,16 @@
 Each layer holds weights of shape [K, fan_in, fan_out], so all K fold models (or K seeds) run
 in one `torch.baddbmm` per layer. K = 1 is an ordinary MLP. A layer with one output (the
 output layer, the linear skip) is a multiply and a row sum instead: on the CPU a batched
-matrix-vector product through `bmm` costs ~5x more than those two element-wise passes. The
-models share nothing but the kernel launches: each has its own parameters, initialised as
-`nn.Linear` would.
+matrix-vector product through `bmm` costs several times more than those two element-wise
+passes. The models share nothing but the kernel launches: each has its own parameters,
+initialised as `nn.Linear` would.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -91,3 +92,28 @@ def dropout_mask(shape: torch.Size, p: float) -> torch.Tensor:
     threshold = round(p * 32768)
     keep = uniform15 >= threshold
     return keep.view(shape).to(torch.float32).mul_(32768 / (32768 - threshold))
+
+
+def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: torch.Tensor,
+                    target_range: tuple[np.ndarray, np.ndarray] | None = None,
+                    chunk_rows: int = 65536) -> np.ndarray:
+    """Run a BatchedMLP in eval mode in row chunks and undo the target standardization;
+    clip to each model's target range when given. x [K, M, d] (or [M, d]) -> [K, M]."""
+    x = x if x.dim() == 3 else x.unsqueeze(0)
+    if x.shape[0] != model.n_models:
+        x = x[torch.arange(model.n_models) % x.shape[0]]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        parts = [model(x[:, i:i + chunk_rows]) for i in range(0, x.shape[1], chunk_rows)]
+    model.train(was_training)
+    return to_model_scale(torch.cat(parts, dim=1), mean, std, target_range)
+
+
+def to_model_scale(pred: torch.Tensor, mean: np.ndarray, std: np.ndarray,
+                   target_range: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Standardized predictions [K, M] -> the target's model scale, clipped to a given range."""
+    out = pred.double().numpy() * std[:, None] + mean[:, None]
+    if target_range is not None:
+        out = np.clip(out, target_range[0][:, None], target_range[1][:, None])
+    return out

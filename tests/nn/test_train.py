@@ -1,13 +1,12 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
-from pipeline import onehot
 from pipeline.config import ModelConfig
-from pipeline.onehot import onehot_layout
-from pipeline.train import fit_mlps, predict_mlps
+from pipeline.nn import onehot, train
+from pipeline.nn.model import BatchedMLP
+from pipeline.nn.onehot import onehot_layout
+from pipeline.nn.train import _predict_rows, fit_mlps, predict_mlps
 
 CFG = ModelConfig(depth=1, width=16, dropout=0.1, epochs=30, batch_size=16, lr=0.01,
                   weight_decay=1e-4, eval_every=5)
@@ -119,16 +118,16 @@ def test_input_l1_zeroes_the_weights_of_useless_inputs():
     useless = first[1:].abs().sum().item() + trained.model.skip[0, 1:].abs().sum().item()
     assert useless == 0.0
     assert first[0].abs().sum().item() + trained.model.skip[0, 0].abs().item() > 0
-    plain = fit_mlps(x, y, [rows], None, dataclasses.replace(cfg, input_l1=0.0), seed=0)
+    plain = fit_mlps(x, y, [rows], None, cfg.replace({"input_l1": 0.0}), seed=0)
     assert plain.model.weights[0][0][1:].abs().sum().item() > 0
 
 
 def test_clip_to_target_range_bounds_predictions_by_the_fitted_targets():
     x, y = linear_problem()
     fit_rows, val_rows = two_folds(len(y))
-    base = dataclasses.replace(CFG, linear_skip=True)
+    base = CFG.replace({"linear_skip": True})
     trained = fit_mlps(x, y, fit_rows, val_rows,
-                       dataclasses.replace(base, clip_to_target_range=True), seed=0)
+                       base.replace({"clip_to_target_range": True}), seed=0)
     far = torch.tensor([[20.0, -20.0, 20.0, 0.0]])  # up the target's slope, far beyond the data
     pred = predict_mlps(trained, far)
     for k, rows in enumerate(fit_rows):
@@ -144,7 +143,7 @@ def test_clip_to_target_range_bounds_predictions_by_the_fitted_targets():
 def test_validation_predictions_match_the_trained_models_and_history():
     x, y = linear_problem()
     fit_rows, val_rows = two_folds(len(y))
-    cfg = dataclasses.replace(CFG, clip_to_target_range=False, epochs=10)
+    cfg = CFG.replace({"clip_to_target_range": False, "epochs": 10})
     trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
     for k, rows in enumerate(val_rows):
         np.testing.assert_allclose(trained.val_predictions[k],
@@ -154,8 +153,6 @@ def test_validation_predictions_match_the_trained_models_and_history():
 
 
 def test_rows_are_predicted_chunk_by_chunk_with_the_same_result():
-    from pipeline.model import BatchedMLP
-    from pipeline.train import _predict_rows
 
     torch.manual_seed(0)
     model = BatchedMLP(n_models=2, n_inputs=3, width=8, depth=1)
@@ -169,7 +166,6 @@ def test_rows_are_predicted_chunk_by_chunk_with_the_same_result():
 
 def test_onehot_lookups_train_the_same_models_as_dense_inputs(monkeypatch):
     # 0/1 columns read as lookups (pipeline/onehot.py) change only the float rounding
-    from pipeline import train
 
     lookups = []  # minibatches the trainer fed as lookups (a spy: the real class runs)
     monkeypatch.setattr(train, "OneHotRows",
@@ -198,6 +194,6 @@ def test_one_cycle_schedule_of_exactly_ten_steps():
     # torch's OneCycleLR raised ZeroDivisionError when its 10% warm-up was exactly one step
     x, y = linear_problem(n=320)
     fit_rows, val_rows = two_folds(len(y))  # 160 rows in minibatches of 16: 10 steps
-    cfg = dataclasses.replace(CFG, epochs=1, eval_every=1, lr_schedule="onecycle")
+    cfg = CFG.replace({"epochs": 1, "eval_every": 1, "lr_schedule": "onecycle"})
     trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
     assert all(np.isfinite(p).all() for p in trained.val_predictions)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline.config import ModelConfig
-from pipeline.model import BatchedMLP
+from pipeline.nn.model import BatchedMLP
 
 
 @pytest.mark.parametrize("activation",

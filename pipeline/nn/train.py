@@ -19,8 +19,8 @@ import torch
 from torch.optim.adamw import adamw
 
 from pipeline.config import ModelConfig
-from pipeline.model import BatchedMLP
-from pipeline.onehot import OneHotLayout, OneHotRows, onehot_layout
+from pipeline.nn.model import BatchedMLP, predict_batched, to_model_scale
+from pipeline.nn.onehot import OneHotLayout, OneHotRows, onehot_layout
 
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
@@ -70,31 +70,6 @@ def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536)
     """Predictions of each model on the model scale: x [K, M, d] (or [M, d]) -> [K, M]."""
     return predict_batched(trained.model, trained.target_mean, trained.target_std, x,
                            trained.target_range, chunk_rows)
-
-
-def predict_batched(model: BatchedMLP, mean: np.ndarray, std: np.ndarray, x: torch.Tensor,
-                    target_range: tuple[np.ndarray, np.ndarray] | None = None,
-                    chunk_rows: int = 65536) -> np.ndarray:
-    """Run a BatchedMLP in eval mode in row chunks and undo the target standardization;
-    clip to each model's target range when given."""
-    x = x if x.dim() == 3 else x.unsqueeze(0)
-    if x.shape[0] != model.n_models:
-        x = x[torch.arange(model.n_models) % x.shape[0]]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        parts = [model(x[:, i:i + chunk_rows]) for i in range(0, x.shape[1], chunk_rows)]
-    model.train(was_training)
-    return _to_model_scale(torch.cat(parts, dim=1), mean, std, target_range)
-
-
-def _to_model_scale(pred: torch.Tensor, mean: np.ndarray, std: np.ndarray,
-                    target_range: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Standardized predictions [K, M] -> the target's model scale, clipped to a given range."""
-    out = pred.double().numpy() * std[:, None] + mean[:, None]
-    if target_range is not None:
-        out = np.clip(out, target_range[0][:, None], target_range[1][:, None])
-    return out
 
 
 def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
@@ -216,7 +191,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         target_range = (np.nanmin(fitted.numpy(), axis=1), np.nanmax(fitted.numpy(), axis=1))
     val_predictions = []
     if has_val:
-        val_pred = _to_model_scale(_predict_rows(model, x_flat, row_base, val_idx), mean_np,
+        val_pred = to_model_scale(_predict_rows(model, x_flat, row_base, val_idx), mean_np,
                                    std_np, target_range)
         val_predictions = [val_pred[k, : len(v)] for k, v in enumerate(val_rows)]
     model.eval()
@@ -244,8 +219,8 @@ def _shrink(weights: list[torch.Tensor], amount: float) -> None:
 def _gather_rows(x_flat: torch.Tensor, row_base: torch.Tensor,
                  idx: torch.Tensor) -> torch.Tensor:
     """Rows idx[k] of model k's matrix, [K, n, d], from the flat [M * N, d] matrix (model k's
-    matrix starts at row row_base[k]): one index_select of contiguous rows, ~5x faster than
-    advanced indexing x[models, idx]."""
+    matrix starts at row row_base[k]): one index_select of contiguous rows, several times faster
+    than advanced indexing x[models, idx]."""
     return x_flat.index_select(0, (row_base + idx).view(-1)).view(*idx.shape,
                                                                    x_flat.shape[1])
 
@@ -288,8 +263,8 @@ def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _FusedAdamW:
     """torch.optim.AdamW(fused=True)'s arithmetic through torch's functional `adamw`: the same
-    fused kernel without the Optimizer.step wrapper (hooks, profiling, regrouping), which costs
-    ~100 us a step, a few per cent of this trainer's time. Default betas and eps."""
+    fused kernel without the Optimizer.step wrapper (hooks, profiling, regrouping), a fixed cost
+    per step that is not small beside this trainer's steps. Default betas and eps."""
 
     def __init__(self, params: list[torch.Tensor], weight_decay: float) -> None:
         self.params = params

@@ -3,9 +3,9 @@ import copy
 import pytest
 import torch
 
-from pipeline import onehot
-from pipeline.model import BatchedMLP
-from pipeline.onehot import OneHotRows, onehot_layout
+from pipeline.nn import onehot
+from pipeline.nn.model import BatchedMLP
+from pipeline.nn.onehot import OneHotRows, onehot_layout
 
 
 def mixed_inputs(n_rows=40, n_dense=3, levels=(5, 4, 6), seed=0, dense_first=False):

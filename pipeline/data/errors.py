@@ -1,0 +1,64 @@
+"""DataError: a data file is unusable, with the file, column and line that say where."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MAX_SHOWN_CHARS = 60  # a longer cell is cut in messages: 'aaaa...' (5 000 000 characters)
+
+
+class DataError(ValueError):
+    """A raw data file is unusable; the message names the file, column and line."""
+
+    def __init__(self, path: str | Path, message: str, column: str | None = None,
+                 line: int | None = None) -> None:
+        where = str(path)
+        if column is not None:
+            where += f", column {shown(column)}"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {message}")
+        self.path, self.column, self.line = str(path), column, line
+
+
+def check_rows(bad: np.ndarray | pd.Series, path: str | Path, column: str | None,
+               message: Callable[[int], str]) -> None:
+    """Raise DataError at the first row where `bad` holds; `message(row)` says what is wrong."""
+    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
+    if rows.size:
+        row = int(rows[0])
+        raise DataError(path, message(row), column, line_of(path, row))
+
+
+def shown(value: object) -> str:
+    """A value as a message shows it: repr, cut when long ('aaaa...' (5 000 000 characters))."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    length = len(value) if isinstance(value, str) else len(text)
+    return f"{text[:MAX_SHOWN_CHARS - 3]}...' ({length:,} characters)".replace(",", " ")
+
+
+def line_of(path: str | Path, row: int) -> int | None:
+    """The line of the file where data row `row` (0-based) starts; the header is line 1. Quoted
+    fields may hold newlines, so the file is read again as CSV (only when reporting an error).
+    None when `path` is not a file (a frame handed in from Python)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        start, index = reader.line_num + 1, 0
+        for fields in reader:
+            if fields:  # blank lines are no rows (pandas skips them too)
+                if index == row:
+                    return start
+                index += 1
+            start = reader.line_num + 1
+    return row + 2

@@ -1,0 +1,41 @@
+"""The prepare stage's output on disk: typed frames, the schema and the data's hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.data.schema import Schema
+from pipeline.io import read_json, write_json, write_parquet
+
+
+@dataclass
+class Prepared:
+    """Validated, typed train and test frames with their schema."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    schema: Schema
+    data_hash: str  # of the raw files: tags every MLflow run, names the Optuna study
+
+
+def write_prepared(directory: Path, prepared: Prepared) -> None:
+    """Into `directory` (a stage's temporary output directory)."""
+    write_parquet(directory / "train.parquet", prepared.train)
+    write_parquet(directory / "test.parquet", prepared.test)
+    (directory / "schema.json").write_text(prepared.schema.to_json() + "\n", encoding="utf-8")
+    write_json(directory / "meta.json", {"data_hash": prepared.data_hash,
+                                         "train_rows": len(prepared.train),
+                                         "test_rows": len(prepared.test)})
+
+
+def load_prepared(directory: str | Path) -> Prepared:
+    directory = Path(directory)
+    return Prepared(
+        train=pd.read_parquet(directory / "train.parquet"),
+        test=pd.read_parquet(directory / "test.parquet"),
+        schema=Schema.from_json((directory / "schema.json").read_text(encoding="utf-8")),
+        data_hash=read_json(directory / "meta.json")["data_hash"],
+    )

@@ -1,0 +1,117 @@
+"""The final model: the tuned MLP trained over seeds and feature views on the CV folds, its
+views averaged and the references blended in with weights fitted on OOF predictions. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, setup_folds
+from pipeline.data.schema import Schema
+from pipeline.ensemble import FinalModel, MLPMember, blend_weights
+from pipeline.metrics import rmse
+from pipeline.nn.train import TrainedMLPs
+from pipeline.reference import References
+
+
+@dataclass
+class FittedModel:
+    """The final model and what its cross-validation measured."""
+
+    model: FinalModel
+    oof: pd.DataFrame  # id, fold, excluded_from_fit, actual, predicted, predicted_<member>
+    metrics: dict  # oof_rmse(_fit_rows), mlp_oof_rmse(_fit_rows), mlp_weight
+    fold_scores: list[float]
+    weights: dict[str, float]  # "mlp" (all views together) and each blended reference
+    mlp: dict[str, CVResult]  # per feature view
+
+
+def feature_views(cfg: Config) -> tuple[str, ...]:
+    """The numeric scalings the final MLP is trained on."""
+    return cfg.ensemble.feature_views or (cfg.features.numeric_scaling,)
+
+
+def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: dict,
+                    references: References | None = None,
+                    setup: FoldSetup | None = None) -> FittedModel:
+    """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, average the
+    views, and blend in the references named by `ensemble.blend_with` (OOF-fitted weights).
+
+    `setup` (folds and the base view's preprocessing) is reused when given.
+    """
+    missing = [n for n in cfg.ensemble.blend_with
+               if references is None or n not in references.members]
+    if missing:
+        raise ValueError(f"ensemble.blend_with names {missing}, which were not cross-validated")
+    base_view = cfg.features.numeric_scaling
+    views = feature_views(cfg)
+    setups = {v: setup if setup is not None and v == base_view
+              else setup_folds(train, schema, cfg, v) for v in views}
+    first = setups[views[0]]
+    folds, y = first.folds, first.y
+    kept = ~folds.excluded
+    model_cfg = cfg.model.replace(params, "model.")
+    mlp = {v: cross_validate_mlp(setups[v].features, y, folds, model_cfg, cfg.base.seed,
+                                 cfg.ensemble.n_seeds) for v in views}
+    oof = {"mlp": np.mean([r.oof for r in mlp.values()], axis=0)}
+    for name in cfg.ensemble.blend_with:
+        oof[name] = references.oof[name]
+    weights = blend_weights({k: v[kept] for k, v in oof.items()}, y[kept])
+    final = sum(weights[k] * oof[k] for k in weights)
+
+    model_views = {f"mlp_{v}": setups[v].features.view for v in views}
+    members = {f"mlp_{v}": (f"mlp_{v}", mlp_member(mlp[v].trained))
+               for v in views}
+    member_weights = {f"mlp_{v}": weights["mlp"] / len(views) for v in views}
+    if cfg.ensemble.blend_with:
+        model_views["reference"] = references.view
+        for name in cfg.ensemble.blend_with:
+            members[name] = ("reference", references.members[name])
+            member_weights[name] = weights[name]
+    model = FinalModel(schema, schema.scale, model_views, members, member_weights)
+
+    per_view = {f"predicted_mlp_{v}": r.oof for v, r in mlp.items()} if len(views) > 1 else {}
+    oof_frame = pd.DataFrame({schema.id_column: train[schema.id_column].to_numpy(),
+                              "fold": folds.fold_of_row(), "excluded_from_fit": folds.excluded,
+                              "actual": y, "predicted": final,
+                              **{f"predicted_{k}": v for k, v in oof.items()}, **per_view})
+    return FittedModel(
+        model=model,
+        oof=oof_frame,
+        metrics={"oof_rmse": rmse(y, final), "oof_rmse_fit_rows": rmse(y[kept], final[kept]),
+                 "mlp_oof_rmse": rmse(y, oof["mlp"]),
+                 "mlp_oof_rmse_fit_rows": rmse(y[kept], oof["mlp"][kept]),
+                 "mlp_weight": weights["mlp"]},
+        fold_scores=[rmse(y[rows], final[rows]) for rows in folds.val_rows],
+        weights=weights,
+        mlp=mlp,
+    )
+
+
+def mlp_member(trained: TrainedMLPs) -> MLPMember:
+    """The trained fold models as a final-model member: architecture and weights as arrays."""
+    m = trained.model
+    architecture = {"n_models": m.n_models, "n_inputs": m.weights[0].shape[1],
+                    "width": m.weights[0].shape[2], "depth": len(m.weights) - 1,
+                    "dropout": m.dropout, "activation": m.activation,
+                    "linear_skip": m.linear_skip}
+    state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+    return MLPMember(architecture, state, trained.target_mean, trained.target_std,
+                     trained.target_range)
+
+
+def learning_curves(results: dict[str, CVResult], n_folds: int) -> pd.DataFrame:
+    """Long-form learning curves: view, epoch, fold, seed, train and validation RMSE."""
+    rows = []
+    for view, result in results.items():
+        history = result.trained.history
+        for i, epoch in enumerate(history["epoch"]):
+            for m, (tr, va) in enumerate(zip(history["train_rmse"][i],
+                                             history["val_rmse"][i], strict=True)):
+                rows.append({"view": view, "epoch": int(epoch), "fold": m % n_folds,
+                             "seed": m // n_folds, "train_rmse": float(tr),
+                             "val_rmse": float(va)})
+    return pd.DataFrame(rows)

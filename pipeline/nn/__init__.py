@@ -1,0 +1,2 @@
+"""The MLP: the batched module (model), its one training loop (train), one-hot inputs read
+as lookups (onehot)."""

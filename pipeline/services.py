@@ -1,0 +1,41 @@
+"""The study storage and tracking services: their URLs as they may be shown (every password
+masked), and the error raised when one cannot be reached or used."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+# query parameters libpq, psycopg and SQLAlchemy drivers read a secret from
+SECRET_PARAMS = {"password", "passwd", "pwd", "passfile", "sslpassword", "token", "secret",
+                 "access_token", "api_key", "apikey"}
+MASK = "***"
+
+
+class ServiceError(RuntimeError):
+    """A study storage or tracking server cannot be reached or used; the message says which."""
+
+
+def masked(url: str) -> str:
+    """`url` for files, logs and errors: the userinfo password and any secret query parameter
+    (`?password=`) replaced by ***; also `password=...` in a libpq key/value string."""
+    if "://" not in url:
+        return re.sub(r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\S+)", rf"\1={MASK}", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs],
+                          safe="*/:")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))

@@ -1,0 +1,33 @@
+"""reference: cross-validate the reference models on the MLP's folds and features; keep the
+fitted fold models so the train stage can blend them in."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.cv import setup_folds
+from pipeline.data.prepared import load_prepared
+from pipeline.io import atomic_dir, save_pickle, write_csv, write_json
+from pipeline.reference import references_frame, score_references
+from pipeline.runtime import set_threads
+
+log = logging.getLogger("pipeline")
+
+
+def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
+    """Write `out_dir`: oof_predictions.csv, reference_metrics.json, reference_models.pkl."""
+    set_threads(None, cfg.base.threads)
+    prepared = load_prepared(prepared_dir)
+    setup = setup_folds(prepared.train, prepared.schema, cfg)
+    refs = score_references(setup, cfg.reference, cfg.base.seed)
+    for name, s in refs.scores.items():
+        log.info("reference %s: OOF RMSE %.5f (%.5f without excluded rows)", name,
+                 s["oof_rmse"], s["oof_rmse_fit_rows"])
+    ids = prepared.train[prepared.schema.id_column]
+    with atomic_dir(out_dir) as tmp:
+        write_csv(tmp / "oof_predictions.csv", references_frame(refs, ids, setup.y))
+        write_json(tmp / "reference_metrics.json", refs.scores)
+        save_pickle(tmp / "reference_models.pkl", refs)
+    return refs.scores

@@ -1,0 +1,107 @@
+"""train: the final model with the best params, over seeds and feature views, blended with the
+references; saved with its OOF predictions and curves, logged to MLflow and registered (the
+champion alias moves only if it scores better)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline import report
+from pipeline.config import Config
+from pipeline.cv import setup_folds
+from pipeline.data.prepared import load_prepared
+from pipeline.data.read import read_csv
+from pipeline.data.schema import Schema
+from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
+from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
+from pipeline.reference import References
+from pipeline.registry import register_final_model
+from pipeline.runtime import set_threads
+from pipeline.tracking import FinalRun, Tracker, resolve_tracking_uri
+
+log = logging.getLogger("pipeline")
+
+
+def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path: Path,
+        out_dir: Path) -> dict:
+    """Write `out_dir`: model.pkl, oof_predictions.csv, learning_curves.csv, train_metrics.json."""
+    set_threads(None, cfg.base.threads)
+    prepared = load_prepared(prepared_dir)
+    best = read_json(best_params_path)
+    references: References = load_pickle(references_path)
+    setup = setup_folds(prepared.train, prepared.schema, cfg)
+    views = feature_views(cfg)
+    log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
+             cfg.ensemble.n_seeds, len(views), best["params"])
+    fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
+                             references if cfg.ensemble.blend_with else None, setup)
+    metrics = fitted.metrics
+    log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
+             metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
+             int(setup.folds.excluded.sum()))
+    log.info("final model (weights %s): OOF RMSE %.5f (%.5f without excluded rows)",
+             {k: round(v, 3) for k, v in fitted.weights.items()}, metrics["oof_rmse"],
+             metrics["oof_rmse_fit_rows"])
+    summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
+               "params": best["params"]}
+    curves = learning_curves(fitted.mlp, setup.folds.n_folds)
+    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
+                      cfg.base.seed, prepared.data_hash)
+    with atomic_dir(out_dir) as tmp:
+        write_csv(tmp / "oof_predictions.csv", fitted.oof)
+        write_csv(tmp / "learning_curves.csv", curves)
+        write_json(tmp / "train_metrics.json", summary)
+        save_pickle(tmp / "model.pkl", fitted.model)
+        figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
+        try:
+            final = _log_final_run(tracker, cfg, fitted, best, views, prepared.schema, tmp,
+                                   figs, references)
+        finally:
+            report.close(figs)
+    log.info("logged the final model to MLflow run %s", final.run_id)
+    if cfg.tracking.registered_model:
+        registration = register_final_model(tracker, final, cfg.tracking.registered_model,
+                                            cfg.tracking.champion_alias)
+        log.info("%s", registration.describe())
+    return summary
+
+
+def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
+                   views: tuple[str, ...], schema: Schema, out_dir: Path,
+                   figs: dict[str, Figure], references: References) -> FinalRun:
+    """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
+    raw_test = read_csv(cfg.data.test, schema.text_columns)
+    example_in = raw_test.head(5)
+    example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
+                                schema.target: fitted.model.predict_frame(example_in)})
+    return tracker.log_final_model(
+        "final model",
+        params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
+                "feature_views": ",".join(views),
+                "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
+        metrics={**fitted.metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+                 # the references on the same folds, so the MLflow UI compares them too
+                 **{f"{report.reference_key(name)}_{k}": v
+                    for name, scores in references.scores.items()
+                    for k, v in scores.items() if k != "fold_rmse"}},
+        step_metrics={"fold_rmse": fitted.fold_scores},
+        model_path=out_dir / "model.pkl",
+        signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
+        input_example=example_in, output_example=example_out,
+        artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
+        extra_tags={"optuna_study": best["study"],
+                    "study_run_id": tracker.find_study_run(best["study"]) or ""},
+        figures=figs)
+
+
+def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
+                     text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Raw train (minus target) and test rows together, as pandas reads them: an integer
+    column with a gap in either file is float64, so the served model's signature accepts
+    missing values wherever the competition's data has them, and test.csv as it is."""
+    raw_train = read_csv(cfg.data.train, text_columns).drop(columns=[cfg.data.target])
+    return pd.concat([raw_train, raw_test], ignore_index=True)

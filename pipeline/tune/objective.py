@@ -1,0 +1,92 @@
+"""The tuning objective: the search space, the pruner, and the study's identity.
+
+The objective cross-validates the MLP with sampled parameters. All folds train at once, so
+the pruner sees, every `eval_every` epochs, the mean validation RMSE over the folds
+(step = epoch) and can stop a poor trial long before its folds finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+
+from pipeline.config import Config, PrunerConfig, SearchDimension, to_dict
+from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
+
+
+def study_name(cfg: Config, data_fingerprint: str) -> str:
+    """Name the study after everything that makes its trials comparable.
+
+    Changing the search space, features, folds, fixed model params, seed or data starts a new
+    study in the same storage; changing only n_trials or timeout continues the old one.
+    """
+    identity = {
+        "search_space": {k: to_dict(v) for k, v in cfg.tune.search_space.items()},
+        "objective_rows": cfg.tune.objective_rows,
+        "pruner": to_dict(cfg.tune.pruner),
+        "model": to_dict(cfg.model),
+        "features": to_dict(cfg.features),
+        "cv": to_dict(cfg.cv),
+        "seed": cfg.base.seed,
+        "log_target": cfg.data.log_target,
+        "data": data_fingerprint,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cfg.tune.study_name}-{digest}"
+
+
+def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
+    if cfg.kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                           n_warmup_steps=cfg.n_warmup_steps)
+    if cfg.kind == "percentile":
+        return optuna.pruners.PercentilePruner(cfg.percentile,
+                                               n_startup_trials=cfg.n_startup_trials,
+                                               n_warmup_steps=cfg.n_warmup_steps)
+    if cfg.kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.n_warmup_steps))
+    return optuna.pruners.NopPruner()
+
+
+def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict:
+    """Sample one value per tuned parameter."""
+    params = {}
+    for name, dim in space.items():
+        if dim.choices is not None:
+            params[name] = trial.suggest_categorical(name, list(dim.choices))
+        elif dim.integer:
+            params[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+        else:
+            params[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+    return params
+
+
+def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds,
+                   cfg: Config) -> Callable[[optuna.Trial], float]:
+    """The objective: OOF RMSE of the MLP with the trial's params, pruned at checkpoints."""
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, cfg.tune.search_space)
+        model_cfg = cfg.model.replace(params, "model.")
+
+        def on_checkpoint(epoch: int, val_rmse: np.ndarray) -> None:
+            mean = float(np.mean(val_rmse))
+            if not math.isfinite(mean):
+                raise optuna.TrialPruned(f"validation loss is {mean} at epoch {epoch}")
+            trial.report(mean, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+        result = cross_validate_mlp(features, y, folds, model_cfg, cfg.base.seed,
+                                    on_checkpoint=on_checkpoint)
+        trial.set_user_attr("fold_scores", result.fold_scores)
+        trial.set_user_attr("score_all_rows", result.score)
+        trial.set_user_attr("score_fit_rows", result.score_fit_rows)
+        return result.score if cfg.tune.objective_rows == "all" else result.score_fit_rows
+
+    return objective

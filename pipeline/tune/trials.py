@@ -1,0 +1,90 @@
+"""The study's trials as plain data: records, counts, the best trial, the table, importances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import optuna
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial as plain data, for tracking and reports."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAIL
+    value: float | None
+    params: dict
+    fold_scores: list[float]
+    checkpoints: dict[int, float]  # epoch -> mean validation RMSE over the folds
+    started: datetime | None
+    finished: datetime | None
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """How many trials the study holds in each state (COMPLETE, PRUNED, FAIL, RUNNING...)."""
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def to_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        value=trial.value,
+        params=dict(trial.params),
+        fold_scores=list(trial.user_attrs.get("fold_scores", [])),
+        checkpoints=dict(trial.intermediate_values),
+        started=trial.datetime_start,
+        finished=trial.datetime_complete,
+    )
+
+
+def best_trial(study: optuna.Study) -> TrialRecord:
+    """The best complete trial; raise if the study has none."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise RuntimeError(f"study {study.study_name!r} has no complete trial")
+    return to_record(study.best_trial)
+
+
+def trials_table(study: optuna.Study) -> list[dict]:
+    """One row per trial (number, state, value, params, the trial it retries, if any)
+    for the stage's trials.csv."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({"number": t.number, "state": t.state.name, "value": t.value,
+                     "retry_of": t.system_attrs.get("failed_trial"),
+                     **{f"param_{k}": v for k, v in sorted(t.params.items())}})
+    return rows
+
+
+def param_importances(study: optuna.Study, seed: int) -> tuple[dict[str, float], str | None]:
+    """fANOVA importances of the parameters that varied over the complete trials, or an empty
+    dict and the reason there are none (too few trials, nothing varied): Optuna would
+    otherwise answer with equal shares that mean nothing."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}, f"{len(complete)} complete trial(s); importances need at least 2"
+    if len({t.value for t in complete}) < 2:
+        return {}, "every complete trial has the same objective value"
+    names = sorted({name for t in complete for name in t.params})
+    varied = [n for n in names if len({repr(t.params.get(n)) for t in complete}) > 1]
+    if not varied:
+        return {}, "no parameter varied over the complete trials"
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                              params=varied)
+    except (ValueError, RuntimeError) as exc:  # e.g. a search space that changed mid-study
+        return {}, f"Optuna could not compute them: {exc}"
+    return {name: float(value) for name, value in importances.items()}, None

@@ -1,0 +1,67 @@
+"""The objective: trials report fold checkpoints, poor ones are pruned; the study's identity."""
+
+import optuna
+import pytest
+
+from pipeline.config import PrunerConfig, SearchDimension, config_from_dict
+from pipeline.tune.objective import make_objective, make_pruner, study_name, suggest
+from pipeline.tune.study import run_study
+
+from ..conftest import small_params
+from .conftest import open_
+
+
+def test_trials_report_fold_checkpoints_and_poor_trials_are_pruned(setup, tmp_path):
+    fold_setup, cfg = setup
+    cfg = cfg.replace({"tune": cfg.tune.replace({
+        "search_space": {"lr": SearchDimension(low=1e-6, high=0.05, log=True)},
+        "n_startup_trials": 2})})
+    objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
+    records = []
+    study = open_(cfg, tmp_path)
+    run_study(study, objective, n_trials=8, timeout_minutes=None, n_jobs=1,
+              on_trial=records.append)
+    assert len(records) == 8
+    complete = [r for r in records if r.state == "COMPLETE"]
+    assert all(sorted(r.checkpoints) == [3, 6, 9, 12] for r in complete)
+    assert any(r.state == "PRUNED" for r in records), [r.value for r in records]
+
+
+def test_seeded_sampler_is_reproducible(setup, tmp_path):
+    fold_setup, cfg = setup
+    objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
+    values = []
+    for name in ("a", "b"):
+        study = open_(cfg, tmp_path, name)
+        run_study(study, objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+        values.append([(t.params, t.value) for t in study.trials])
+    assert values[0] == values[1]
+
+
+def test_study_name_tracks_what_makes_trials_comparable(competition):
+    base = config_from_dict(small_params(competition))
+    more = config_from_dict(small_params(competition, tune={"n_trials": 50}))
+    wider = config_from_dict(small_params(competition, tune={
+        "search_space": {"lr": {"low": 0.0001, "high": 0.1, "log": True}}}))
+    assert study_name(base, "h") == study_name(more, "h")
+    assert study_name(base, "h") != study_name(wider, "h")
+    assert study_name(base, "h") != study_name(base, "other data")
+
+
+def test_suggest_covers_every_dimension_kind():
+    space = {"lr": SearchDimension(low=1e-4, high=1e-2, log=True),
+             "depth": SearchDimension(low=1, high=3, integer=True),
+             "width": SearchDimension(choices=(8, 16))}
+    study = optuna.create_study()
+    params = suggest(study.ask(), space)
+    assert 1e-4 <= params["lr"] <= 1e-2
+    assert params["depth"] in (1, 2, 3) and isinstance(params["depth"], int)
+    assert params["width"] in (8, 16)
+
+
+@pytest.mark.parametrize("kind, expected", [("median", optuna.pruners.MedianPruner),
+                                            ("percentile", optuna.pruners.PercentilePruner),
+                                            ("hyperband", optuna.pruners.HyperbandPruner),
+                                            ("none", optuna.pruners.NopPruner)])
+def test_pruner_kinds(kind, expected):
+    assert isinstance(make_pruner(PrunerConfig(kind=kind, percentile=25.0)), expected)
