@@ -58,7 +58,8 @@ def run_setting(project: Path, postgres: str, processes: int, threads: int) -> d
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "pipeline", "-q", "--params",
                         str(project / "params.yaml"), "tune-worker", "--prepared",
-                        str(project / "prepared"), "--processes", str(processes),
+                        str(project / "prepared"), "--plan", str(project / "plan"),
+                        "--processes", str(processes),
                         "--threads", str(threads)], env=env, check=True, cwd=project)
         wall = time.monotonic() - started
         summary = optuna.get_all_study_summaries(storage)
@@ -102,6 +103,10 @@ def main() -> None:
                         str(project / "params.yaml"), "prepare", "--out",
                         str(project / "prepared")], check=True, cwd=project,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        subprocess.run([sys.executable, "-m", "pipeline", "-q", "--params",
+                        str(project / "params.yaml"), "plan", "--prepared",
+                        str(project / "prepared"), "--out", str(project / "plan")],
+                       check=True, cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)})
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
               f"{args.trials} trials of 5-fold CV on House Prices, {args.epochs} epochs, "
               "no pruning; storage and tracking in PostgreSQL")

@@ -7,12 +7,15 @@ column, line or params key, and exit code 2; Ctrl-C (or SIGTERM) with exit code 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline.config import ConfigError, load_config
 from pipeline.data.errors import DataError
@@ -24,6 +27,8 @@ log = logging.getLogger("pipeline")
 # subcommand -> (module in pipeline.stages, what it does)
 STAGES = {
     "prepare": ("prepare", "validate the raw CSVs, infer column kinds, write typed frames"),
+    "plan": ("plan", "size the model and split the time budget from the data and one "
+                     "measured epoch; write plan.json"),
     "tune": ("tune", "run or resume the Optuna study (K-fold CV objective); write "
                      "best_params.json"),
     "tune-worker": ("tune_worker", "add trials to the tune stage's study from this process "
@@ -67,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         _common(cmd[name], top=False)
     cmd["prepare"].add_argument("--out", type=Path, default=Path("data/prepared"),
                                 help="output directory: typed frames and schema.json")
-    for name in ("tune", "tune-worker", "reference", "train"):
+    for name in ("plan", "tune", "tune-worker", "reference", "train"):
         cmd[name].add_argument("--prepared", type=Path, default=Path("data/prepared"),
                                help="the prepare stage's output directory")
+    for name in ("tune", "tune-worker", "train"):
+        cmd[name].add_argument("--plan", type=Path, default=Path("data/plan"),
+                               help="the plan stage's output directory")
+    cmd["plan"].add_argument("--out", type=Path, default=Path("data/plan"),
+                             help="output directory: plan.json")
     cmd["tune"].add_argument("--out", type=Path, default=Path("data/tune"),
                              help="output directory: best_params.json, trials.csv")
     for name in ("tune", "tune-worker"):
@@ -113,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="the evaluate stage's metrics")
     cmd["summary"].add_argument("--submission", type=Path, default=Path("data/submission.csv"),
                                 help="the submission CSV")
+    cmd["summary"].add_argument("--started", type=float, default=None,
+                                help="when the run began (Unix time), for the budget line")
     return parser
 
 
@@ -136,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler stopping a worker: as Ctrl-C
     try:
         cfg = load_config(args.params)
-        _dispatch(args, cfg)
+        # on a terminal, log lines go above the progress bars instead of through them
+        with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
+            _dispatch(args, cfg)
     except (ConfigError, DataError, SubmissionError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -152,25 +166,28 @@ def _dispatch(args: argparse.Namespace, cfg: object) -> None:
     stage = importlib.import_module(f"pipeline.stages.{STAGES[args.stage][0]}")
     if args.stage == "prepare":
         stage.run(cfg, args.out)
+    elif args.stage == "plan":
+        stage.run(cfg, args.prepared, args.out)
     elif args.stage == "tune":
-        stage.run(cfg, args.prepared, args.out, args.storage_dir)
+        stage.run(cfg, args.prepared, args.plan, args.out, args.storage_dir)
     elif args.stage == "tune-worker" and args.processes > 1:
-        code = stage.spawn(cfg, args.params, args.prepared, args.storage_dir, args.processes,
-                           args.threads, args.n_trials, args.quiet)
+        code = stage.spawn(cfg, args.params, args.prepared, args.plan, args.storage_dir,
+                           args.processes, args.threads, args.n_trials, args.quiet)
         if code:
             sys.exit(code)
     elif args.stage == "tune-worker":
-        stage.run(cfg, args.prepared, args.storage_dir, args.n_trials, args.threads)
+        stage.run(cfg, args.prepared, args.plan, args.storage_dir, args.n_trials, args.threads)
     elif args.stage == "reference":
         stage.run(cfg, args.prepared, args.out)
     elif args.stage == "train":
-        stage.run(cfg, args.prepared, args.best_params, args.references, args.out)
+        stage.run(cfg, args.prepared, args.plan, args.best_params, args.references, args.out)
     elif args.stage == "predict":
         stage.run(cfg, args.model, args.out)
     elif args.stage == "evaluate":
         stage.run(cfg, args.train_dir, args.reference_dir, args.tune_dir, args.out)
     elif args.stage == "summary":
-        stage.run(cfg, args.metrics, args.tune_dir, args.train_dir, args.submission)
+        stage.run(cfg, args.metrics, args.tune_dir, args.train_dir, args.submission,
+                  args.started)
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:

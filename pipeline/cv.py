@@ -8,6 +8,7 @@ Pure: returns results, never logs or writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from pipeline.config import Config, ConfigError, FeaturesConfig, ModelConfig
 from pipeline.data.schema import Schema
 from pipeline.features import build_preprocessor, excluded_from_fit, stack_transforms
 from pipeline.metrics import TargetScale, rmse
-from pipeline.nn.train import CheckpointCallback, TrainedMLPs, fit_mlps
+from pipeline.nn.train import CheckpointCallback, EpochCallback, TrainedMLPs, fit_mlps
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,20 @@ def make_folds(train: pd.DataFrame, n_folds: int, seed: int,
     return Folds(fit_rows, val_rows, excluded)
 
 
-def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema,
-                      cfg: FeaturesConfig) -> FoldFeatures:
-    """Fit one preprocessor per fold on its fitting rows and transform all training rows."""
-    preprocessors = [build_preprocessor(schema, cfg).fit(train.iloc[rows])
-                     for rows in folds.fit_rows]
+def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: FeaturesConfig,
+                      seed: int = 0) -> FoldFeatures:
+    """Fit one preprocessor per fold on its fitting rows and transform all training rows; the
+    fitting rows keep the encodings their fit made for them (cross-fitted target encodings,
+    so no row is encoded with its own target)."""
+    y = model_target(train, schema)
+    preprocessors, fitted = [], []
+    for rows in folds.fit_rows:
+        preprocessor = build_preprocessor(schema, cfg, seed)
+        fitted.append(preprocessor.fit_transform(train.iloc[rows], y[rows]))
+        preprocessors.append(preprocessor)
     x = stack_transforms(preprocessors, train)
+    for k, rows in enumerate(folds.fit_rows):
+        x[k, rows, : fitted[k].shape[1]] = fitted[k]
     return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2])
 
 
@@ -111,7 +120,7 @@ def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,
     if numeric_scaling is not None:
         features_cfg = features_cfg.replace({"numeric_scaling": numeric_scaling})
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
-    features = fit_fold_features(train, folds, schema, features_cfg)
+    features = fit_fold_features(train, folds, schema, features_cfg, cfg.base.seed)
     return FoldSetup(folds, features, model_target(train, schema))
 
 
@@ -122,11 +131,14 @@ def model_target(train: pd.DataFrame, schema: Schema) -> np.ndarray:
 
 def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: ModelConfig,
                        seed: int, n_seeds: int = 1,
-                       on_checkpoint: CheckpointCallback | None = None) -> CVResult:
-    """Train one MLP per fold and seed (all in one batch); OOF predictions average the seeds."""
+                       on_checkpoint: CheckpointCallback | None = None,
+                       on_epoch: EpochCallback | None = None,
+                       device: str = "cpu") -> CVResult:
+    """Train one MLP per fold and seed (all in one batch, on `device`); OOF predictions
+    average the seeds."""
     trained = fit_mlps(features.x, torch.as_tensor(y, dtype=torch.float32),
                        folds.fit_rows * n_seeds, folds.val_rows * n_seeds, cfg, seed,
-                       on_checkpoint)
+                       on_checkpoint, on_epoch=on_epoch, device=device)
     k = folds.n_folds
     per_fold = [np.mean([trained.val_predictions[s * k + f] for s in range(n_seeds)], axis=0)
                 for f in range(k)]
@@ -134,7 +146,8 @@ def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg:
 
 
 def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds,
-                             estimator: RegressorMixin) -> CVResult:
+                             estimator: RegressorMixin,
+                             on_fold: Callable[[int], None] | None = None) -> CVResult:
     """Fit a clone of a scikit-learn regressor per fold on the fold's preprocessed rows."""
     fitted, per_fold = [], []
     for k, (fit_rows, val_rows) in enumerate(zip(folds.fit_rows, folds.val_rows, strict=True)):
@@ -142,6 +155,8 @@ def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds
         model = clone(estimator).fit(x[fit_rows], y[fit_rows])
         fitted.append(model)
         per_fold.append(model.predict(x[val_rows]))
+        if on_fold is not None:
+            on_fold(k)
     return _result(per_fold, y, folds, fitted)
 
 

@@ -15,8 +15,14 @@ from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
+from sklearn.model_selection import KFold
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    QuantileTransformer,
+    StandardScaler,
+    TargetEncoder,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
@@ -168,13 +174,16 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
+def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
     """The unfitted preprocessing for one fold: domain features -> per-kind column transforms.
 
     Numbers: imputed, optionally clipped to the fitting rows' range, log1p'd when skewed,
-    standardized. Categories: missing becomes
-    its own label, then one-hot 0/1 (never standardized); categories unseen in the fold's
-    training rows, or rarer than `min_category_count`, map to all-zeros / the infrequent column.
+    standardized. Categories: missing becomes its own label, then one-hot 0/1 (never
+    standardized) of at most `max_onehot_levels` levels; categories unseen in the fold's
+    training rows, rarer than `min_category_count` or beyond the most frequent levels, map to
+    all-zeros / the infrequent column. A column with more levels than that also gets its
+    level's frequency and cross-fitted mean target (`wide_encodings`), standardized: fit the
+    preprocessor with `fit_transform(rows, y)` to get the fitting rows' own encodings.
     """
     numeric = make_pipeline(
         SimpleImputer(strategy=cfg.numeric_impute, add_indicator=cfg.add_missing_indicators,
@@ -188,20 +197,71 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig) -> Pipeline:
         OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=cfg.min_category_count if cfg.min_category_count > 1 else None,
+            max_categories=cfg.max_onehot_levels + 1,  # + the "infrequent" column
             sparse_output=False,
             dtype=np.float32,
         ),
     )
-    columns = ColumnTransformer(
-        [
-            ("numeric", numeric, make_column_selector(dtype_include="number")),
-            ("categorical", categorical, make_column_selector(dtype_exclude="number")),
-        ],
-        sparse_threshold=0.0,
-    )
+    parts = [
+        ("numeric", numeric, make_column_selector(dtype_include="number")),
+        ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+    ]
+    if cfg.wide_encodings:
+        parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed),
+                      WideCategories(cfg.max_onehot_levels)))
+    columns = ColumnTransformer(parts, sparse_threshold=0.0)
     domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
                             dict(cfg.products), dict(cfg.indicators))
     return Pipeline([("domain", domain), ("columns", columns)])
+
+
+class WideCategories:
+    """Column selector: the categorical columns with more than `max_levels` distinct values
+    in the rows the preprocessor is fitted on (decided per fold)."""
+
+    def __init__(self, max_levels: int) -> None:
+        self.max_levels = max_levels
+
+    def __call__(self, frame: pd.DataFrame) -> list[str]:
+        text = frame.select_dtypes(exclude="number")
+        return [c for c in text.columns if text[c].nunique(dropna=False) > self.max_levels]
+
+
+class FrequencyEncoder(TransformerMixin, BaseEstimator):
+    """Each level's share of the fitting rows, as log(share); unseen levels get the share of
+    one row."""
+
+    def fit(self, x: pd.DataFrame | np.ndarray, y: object = None) -> FrequencyEncoder:
+        frame = pd.DataFrame(x)
+        self.n_rows_ = len(frame)
+        self.counts_ = [frame[c].value_counts(dropna=False).to_dict() for c in frame.columns]
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "counts_")
+        frame = pd.DataFrame(x)
+        out = np.empty(frame.shape, dtype=np.float64)
+        for j, (column, counts) in enumerate(zip(frame.columns, self.counts_, strict=True)):
+            out[:, j] = frame[column].map(counts).fillna(1).to_numpy(dtype=np.float64)
+        return np.log(out / max(self.n_rows_, 1))
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        names = input_features if input_features is not None else \
+            [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray([f"{n}_frequency" for n in names], dtype=object)
+
+
+def _wide_encodings(kinds: tuple[str, ...], seed: int) -> Pipeline:
+    encoders = []
+    if "frequency" in kinds:
+        encoders.append(("frequency", FrequencyEncoder()))
+    if "target" in kinds:
+        encoders.append(("target", TargetEncoder(
+            target_type="continuous", cv=KFold(5, shuffle=True, random_state=seed))))
+    return make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        FeatureUnion(encoders), StandardScaler())
 
 
 def _scaler(kind: str) -> TransformerMixin:

@@ -13,8 +13,9 @@ from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, setup_folds
 from pipeline.data.schema import Schema
 from pipeline.ensemble import FinalModel, MLPMember, blend_weights
 from pipeline.metrics import rmse
-from pipeline.nn.train import TrainedMLPs
+from pipeline.nn.train import EpochCallback, TrainedMLPs
 from pipeline.reference import References
+from pipeline.runtime import resolve_device
 
 
 @dataclass
@@ -35,12 +36,13 @@ def feature_views(cfg: Config) -> tuple[str, ...]:
 
 
 def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: dict,
-                    references: References | None = None,
-                    setup: FoldSetup | None = None) -> FittedModel:
+                    references: References | None = None, setup: FoldSetup | None = None,
+                    on_epoch: EpochCallback | None = None) -> FittedModel:
     """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, average the
     views, and blend in the references named by `ensemble.blend_with` (OOF-fitted weights).
 
-    `setup` (folds and the base view's preprocessing) is reused when given.
+    `setup` (folds and the base view's preprocessing) is reused when given; `on_epoch` is
+    called after every epoch of every view.
     """
     missing = [n for n in cfg.ensemble.blend_with
                if references is None or n not in references.members]
@@ -54,8 +56,10 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     folds, y = first.folds, first.y
     kept = ~folds.excluded
     model_cfg = cfg.model.replace(params, "model.")
+    device = resolve_device(cfg.base.device)
     mlp = {v: cross_validate_mlp(setups[v].features, y, folds, model_cfg, cfg.base.seed,
-                                 cfg.ensemble.n_seeds) for v in views}
+                                 cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device)
+           for v in views}
     oof = {"mlp": np.mean([r.oof for r in mlp.values()], axis=0)}
     for name in cfg.ensemble.blend_with:
         oof[name] = references.oof[name]
@@ -94,10 +98,11 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
 def mlp_member(trained: TrainedMLPs) -> MLPMember:
     """The trained fold models as a final-model member: architecture and weights as arrays."""
     m = trained.model
-    architecture = {"n_models": m.n_models, "n_inputs": m.weights[0].shape[1],
+    architecture = {"n_models": m.n_models, "n_inputs": m.input_width,
                     "width": m.weights[0].shape[2], "depth": len(m.weights) - 1,
                     "dropout": m.dropout, "activation": m.activation,
-                    "linear_skip": m.linear_skip}
+                    "linear_skip": m.linear_skip, "embed_cols": m.embed_cols,
+                    "embedding": m.embedding_settings or None}
     state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
     return MLPMember(architecture, state, trained.target_mean, trained.target_std,
                      trained.target_range)

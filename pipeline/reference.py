@@ -3,13 +3,16 @@ features; their fitted fold models can be blended into the final model."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import RegressorMixin
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Lasso
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import ReferenceConfig
 from pipeline.cv import FoldSetup, cross_validate_estimator
@@ -36,31 +39,98 @@ def linear_reference(cfg: ReferenceConfig) -> RegressorMixin:
     return Lasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4)
 
 
-def gbm_reference(cfg: ReferenceConfig, seed: int) -> RegressorMixin:
+class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
+    """LightGBM boosted until a held-out share of the fitting rows stops improving for
+    `early_stopping_rounds` rounds, or `time_limit` seconds have passed, or `max_rounds`."""
+
+    def __init__(self, learning_rate: float = 0.03, num_leaves: int = 15,
+                 min_child_samples: int = 10, feature_fraction: float = 0.5,
+                 lambda_l2: float = 1.0, max_rounds: int = 10_000,
+                 early_stopping_rounds: int = 200, validation_share: float = 0.1,
+                 time_limit: float | None = None, threads: int = 0, seed: int = 0) -> None:
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.lambda_l2 = lambda_l2
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_share = validation_share
+        self.time_limit = time_limit
+        self.threads = threads
+        self.seed = seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> EarlyStoppedGBM:
+        rng = np.random.default_rng(self.seed)
+        held = rng.random(len(y)) < self.validation_share
+        if held.all() or not held.any():
+            held = np.zeros(len(y), dtype=bool)
+            held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
+        params = {"objective": "regression", "learning_rate": self.learning_rate,
+                  "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
+                  "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
+                  "num_threads": self.threads, "seed": self.seed, "deterministic": True,
+                  "force_row_wise": True, "verbosity": -1}
+        fit_set = lgb.Dataset(x[~held], y[~held], free_raw_data=True)
+        held_set = lgb.Dataset(x[held], y[held], reference=fit_set)
+        self.booster_ = lgb.train(params, fit_set, self.max_rounds, valid_sets=[held_set],
+                                  callbacks=[_stopper(self.early_stopping_rounds,
+                                                      self.time_limit)])
+        self.n_rounds_ = self.booster_.best_iteration or self.booster_.current_iteration()
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        return self.booster_.predict(x, num_iteration=self.n_rounds_)
+
+
+def _stopper(patience: int, seconds: float | None):
+    """A LightGBM callback ending the boosting at the best round so far once the held-out
+    score has not improved for `patience` rounds, or once `seconds` have passed."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    best = {"round": 0, "score": float("inf"), "result": None}
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        score = env.evaluation_result_list[0][2]
+        if score < best["score"]:
+            best.update(round=env.iteration, score=score, result=env.evaluation_result_list)
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if out_of_time or env.iteration - best["round"] >= patience:
+            raise lgb.callback.EarlyStopException(best["round"], best["result"])
+
+    callback.order = 30  # where LightGBM's own early stopping runs
+    return callback
+
+
+def gbm_reference(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
+                  threads: int = 0) -> RegressorMixin:
     """Gradient-boosted trees on the preprocessed features."""
-    return HistGradientBoostingRegressor(
-        max_iter=cfg.gbm_max_iter,
-        learning_rate=cfg.gbm_learning_rate,
-        max_leaf_nodes=cfg.gbm_max_leaf_nodes,
-        min_samples_leaf=cfg.gbm_min_samples_leaf,
-        max_features=cfg.gbm_max_features,
-        l2_regularization=cfg.gbm_l2_regularization,
-        early_stopping=False,
-        random_state=seed,
-    )
+    return EarlyStoppedGBM(cfg.gbm_learning_rate, cfg.gbm_num_leaves, cfg.gbm_min_child_samples,
+                           cfg.gbm_feature_fraction, cfg.gbm_lambda_l2, cfg.gbm_max_rounds,
+                           cfg.gbm_early_stopping_rounds, cfg.gbm_validation_share, time_limit,
+                           threads, seed)
 
 
-def reference_models(cfg: ReferenceConfig, seed: int) -> dict[str, RegressorMixin]:
-    """The reference models by the name their scores are reported under."""
-    return {"linear": linear_reference(cfg), "gbm": gbm_reference(cfg, seed)}
+def reference_models(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
+                     threads: int = 0) -> dict[str, RegressorMixin]:
+    """The reference models by the name their scores are reported under; the GBM gets
+    `time_limit` seconds per fold."""
+    return {"linear": linear_reference(cfg), "gbm": gbm_reference(cfg, seed, time_limit,
+                                                                  threads)}
 
 
-def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int) -> References:
-    """Cross-validate the reference models on the MLP's folds and base features."""
+def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int,
+                     seconds: float | None = None, threads: int = 0,
+                     on_fold: Callable[[str, int], None] | None = None) -> References:
+    """Cross-validate the reference models on the MLP's folds and base features, the GBM
+    within `seconds` over all folds when given; `on_fold(model, fold)` after each fit."""
     y, kept = setup.y, ~setup.folds.excluded
     scores, oof, members = {}, {}, {}
-    for name, estimator in reference_models(cfg, seed).items():
-        result = cross_validate_estimator(setup.features, y, setup.folds, estimator)
+    per_fold = None if seconds is None else seconds / setup.folds.n_folds
+    for name, estimator in reference_models(cfg, seed, per_fold, threads).items():
+        report = None if on_fold is None else (lambda k, name=name: on_fold(name, k))
+        result = cross_validate_estimator(setup.features, y, setup.folds, estimator, report)
         scores[name] = {"oof_rmse": result.score, "oof_rmse_fit_rows": result.score_fit_rows,
                         "fold_rmse": result.fold_scores}
         oof[name] = result.oof

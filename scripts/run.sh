@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup-env.sh
 start=$(date +%s)
 dvc repro "$@"
-python -m pipeline summary
+python -m pipeline summary --started "$start"
 echo "pipeline time: $(( $(date +%s) - start ))s"

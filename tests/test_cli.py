@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
-from pipeline.stages import prepare
+from pipeline.stages import plan, prepare
 from pipeline.tune.study import CONNECT_TIMEOUT_SECONDS
 
 from .conftest import REPO, make_houses, small_params, write_competition
@@ -30,7 +30,9 @@ def make_project(root: Path, epochs: int = 12, **tune) -> Path:
                           tune={"pruner": {"kind": "none"}, **tune},
                           tracking={"uri": f"sqlite:///{root / 'mlflow.db'}"})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare.run(load_config(root / "params.yaml"), root / "prepared")
+    cfg = load_config(root / "params.yaml")
+    prepare.run(cfg, root / "prepared")
+    plan.run(cfg, root / "prepared", root / "plan")
     return root
 
 
@@ -51,8 +53,8 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def tune_args(root: Path) -> list[str]:
-    return ["tune", "--prepared", str(root / "prepared"), "--out", str(root / "tune"),
-            "--storage-dir", str(root / "optuna")]
+    return ["tune", "--prepared", str(root / "prepared"), "--plan", str(root / "plan"),
+            "--out", str(root / "tune"), "--storage-dir", str(root / "optuna")]
 
 
 _storages: dict[Path, optuna.storages.RDBStorage] = {}

@@ -42,7 +42,7 @@ SMALL = {
     "model": {"depth": 1, "width": 64, "epochs": 12, "batch_size": 128, "lr": 0.01,
               "eval_every": 3},
     "ensemble": {"n_seeds": 1},
-    "reference": {"gbm_max_iter": 30},
+    "reference": {"gbm_max_rounds": 30},
     "tune": {"n_trials": 2, "n_startup_trials": 1,
              "pruner": {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 3},
              "search_space": {"lr": {"low": 0.003, "high": 0.02, "log": True}}},

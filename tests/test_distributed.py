@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.config import load_config
 from pipeline.io import read_json
-from pipeline.stages import prepare
+from pipeline.stages import plan, prepare
 
 from .conftest import REPO, make_houses, small_params, write_competition
 
@@ -75,13 +75,16 @@ def make_project(root: Path, storage: str, tracking: str, **sections: dict) -> P
     params = small_params(root / "raw", tune=tune, tracking={"uri": tracking,
                                                              "experiment": "dist"}, **sections)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare.run(load_config(root / "params.yaml"), root / "prepared")
+    cfg = load_config(root / "params.yaml")
+    prepare.run(cfg, root / "prepared")
+    plan.run(cfg, root / "prepared", root / "plan")
     return root
 
 
 def pipeline_cmd(root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", "--params", str(root / "params.yaml"), *args,
-            "--prepared", str(root / "prepared"), "--storage-dir", str(root / "optuna")]
+            "--prepared", str(root / "prepared"), "--plan", str(root / "plan"),
+            "--storage-dir", str(root / "optuna")]
 
 
 def env() -> dict[str, str]:

@@ -23,7 +23,7 @@ SMALL = {
     "cv": {"n_folds": 3},
     "model": {"epochs": 8, "width": 32, "eval_every": 2},
     "ensemble": {"n_seeds": 2},
-    "reference": {"gbm_max_iter": 30},
+    "reference": {"gbm_max_rounds": 30},
     "tune": {"n_trials": 3, "n_startup_trials": 2,
              "pruner": {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 2}},
 }

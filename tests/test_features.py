@@ -268,3 +268,62 @@ def test_all_missing_and_constant_columns_give_finite_features_without_warnings(
     for column in ("Empty", "Const"):  # a constant the model can ignore, never NaN
         i = next(k for k, n in enumerate(names) if n.endswith(f"__{column}"))
         assert np.ptp(x_fit[:, i]) == 0
+
+
+def wide_frame(n_rows: int = 3000, levels: int = 400, seed: int = 0):
+    """A category with many levels whose mean target differs, and one with few."""
+    rng = np.random.default_rng(seed)
+    tail = rng.integers(0, levels, n_rows)
+    effect = rng.normal(0, 1, levels)
+    frame = pd.DataFrame({"Id": np.arange(n_rows), "x": rng.normal(size=n_rows),
+                          "tail": [f"N{t}" for t in tail],
+                          "origin": rng.choice(["EWR", "JFK", "LGA"], n_rows)})
+    frame["y"] = effect[tail] + 0.5 * frame["x"] + rng.normal(0, 0.3, n_rows)
+    cfg = DataConfig(id_column="Id", target="y")
+    schema = infer_schema(frame, cfg)
+    return coerce(frame, schema, "train.csv"), schema
+
+
+def test_a_wide_category_gets_bounded_one_hot_and_per_fold_encodings():
+    frame, schema = wide_frame()
+    cfg = FeaturesConfig(max_onehot_levels=16)
+    pre = build_preprocessor(schema, cfg, seed=0)
+    fitted = pre.fit_transform(frame, frame["y"].to_numpy())
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    tail = [n for n in names if n.startswith("categorical__tail_")]
+    assert len(tail) == 17  # the 16 most frequent levels and one for the rest
+    assert [n for n in names if n.startswith("wide__")] == [
+        "wide__frequency__tail_frequency", "wide__target__tail"]
+    assert sum(n.startswith("categorical__origin_") for n in names) == 3  # few levels: all
+    assert fitted.shape[1] == len(names) == 1 + 17 + 3 + 2
+    # the target encoding carries the level's effect (it would be noise if it leaked nothing)
+    encoded = fitted[:, names.index("wide__target__tail")]
+    assert np.corrcoef(encoded, frame["y"])[0, 1] > 0.5
+
+
+def test_fitting_rows_get_cross_fitted_target_encodings_never_their_own_target():
+    frame, schema = wide_frame(levels=1500)  # two rows a level: own targets would show
+    pre = build_preprocessor(schema, FeaturesConfig(max_onehot_levels=8), seed=0)
+    y = frame["y"].to_numpy()
+    fitted = pre.fit_transform(frame, y)
+    applied = pre.transform(frame)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    column = names.index("wide__target__tail")
+    # applied to the rows it was fitted on, the encoding includes each row's own target and
+    # tracks it closely; the cross-fitted one, which training uses, cannot
+    own = np.corrcoef(applied[:, column], y)[0, 1]
+    crossed = np.corrcoef(fitted[:, column], y)[0, 1]
+    assert own > crossed + 0.2, (own, crossed)
+
+
+def test_no_wide_encodings_when_turned_off_or_no_column_is_wide(typed):
+    frame, schema = typed
+    pre = build_preprocessor(schema, FEATURES).fit(frame)
+    names = pre.named_steps["columns"].get_feature_names_out()
+    assert not [n for n in names if n.startswith("wide__")]
+    wide, wide_schema = wide_frame()
+    off = build_preprocessor(wide_schema, FeaturesConfig(max_onehot_levels=4,
+                                                         wide_encodings=()))
+    off.fit(wide)
+    assert not [n for n in off.named_steps["columns"].get_feature_names_out()
+                if n.startswith("wide__")]

@@ -92,6 +92,12 @@ class FeaturesConfig(Section):
     clip_to_fit_range: StrictBool = False  # clip numbers to the range seen in the fitting rows
     numeric_scaling: Scaling = "standard"  # quantile: rank-Gauss
     min_category_count: StrictInt = Field(1, ge=1, le=10**9)  # rarer: one "infrequent" column
+    # at most this many one-hot columns per categorical column (its most frequent levels, plus
+    # one for the rest); a column with more levels also gets per-fold encodings
+    max_onehot_levels: StrictInt = Field(32, ge=1, le=100_000)
+    # per-fold encodings of such wide columns: the level's frequency, and its mean target
+    # (cross-fitted within the fold's fitting rows, so a row never sees its own target)
+    wide_encodings: tuple[Literal["frequency", "target"], ...] = ("frequency", "target")
     add_missing_indicators: StrictBool = False
     # training rows matching every bound of a rule are left out of fitting, never of scoring
     fit_exclude: tuple[dict[Name, Bound], ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any
@@ -27,36 +28,44 @@ _TYPE_NAMES = {"int_type": "an integer", "int_parsing": "an integer", "float_typ
                "string_type": "a string", "dict_type": "a mapping", "model_type": "a mapping",
                "model_attributes_type": "a mapping", "tuple_type": "a list",
                "list_type": "a list"}
+# how pydantic names the member of a union a value failed (not a key of the params)
+_UNION_TAG = re.compile(r"^(function-\w+\[.*\]|literal\[.*\]|constrained-\w+)$")
 _BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
            "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
 
 
 def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     """One pydantic error as a user reads it: the dotted key first, then what is wrong."""
-    loc = [str(part) for part in error["loc"]]
+    loc = [str(part) for part in error["loc"] if not _UNION_TAG.match(str(part))]
     key = ".".join(loc)
-    kind, value = error["type"], error.get("input")
+    kind = error["type"]
     if kind == "extra_forbidden":
         known = _known_keys(root, loc[:-1])
         return f"unknown key {key}" + (f" (known keys here: {', '.join(known)})" if known else "")
     if kind == "missing":
         return f"missing required key {key}"
-    if kind in _TYPE_NAMES:
-        return f"{key}: expected {_TYPE_NAMES[kind]}, got {value!r}"
-    if kind in _BOUNDS:
-        sign, name = _BOUNDS[kind]
-        return f"{key}: must be {sign} {error['ctx'][name]}, got {value!r}"
-    if kind == "literal_error":
-        expected = error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
-        return f"{key}: {value!r} is not one of {expected}"
-    if kind == "enum":
-        return f"{key}: {value!r} is not one of {error['ctx']['expected']}"
-    if kind == "too_short":
-        return f"{key}: must not be empty"
-    message = error["msg"].removeprefix("Value error, ")
+    message = describe_value_error(error)
     if message.startswith(("data.", "tune.", "model.")) or not key:
         return message
     return f"{key}: {message}"
+
+
+def describe_value_error(error: dict[str, Any]) -> str:
+    """What is wrong with one value, without its key: 'must be >= 1, got 0'."""
+    kind, value = error["type"], error.get("input")
+    if kind in _TYPE_NAMES:
+        return f"expected {_TYPE_NAMES[kind]}, got {value!r}"
+    if kind in _BOUNDS:
+        sign, name = _BOUNDS[kind]
+        return f"must be {sign} {error['ctx'][name]}, got {value!r}"
+    if kind == "literal_error":
+        expected = error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
+        return f"{value!r} is not one of {expected}"
+    if kind == "enum":
+        return f"{value!r} is not one of {error['ctx']['expected']}"
+    if kind == "too_short":
+        return "must not be empty"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _known_keys(root: type[BaseModel], loc: list[str]) -> list[str]:
@@ -80,9 +89,10 @@ def _known_keys(root: type[BaseModel], loc: list[str]) -> list[str]:
 
 
 def _unwrap(hint: Any) -> Any:
-    """`X | None` -> X."""
+    """`X | None` -> X; a union holding one section model -> that model."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return inner[0] if len(inner) == 1 else hint
+        models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        return inner[0] if len(inner) == 1 else models[0] if len(models) == 1 else hint
     return hint

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
-from pipeline.config.fields import Finite, Scaling, Section
+from pipeline.config.fields import AUTO, Finite, Scaling, Section, auto_or
 
 
 class CVConfig(Section):
@@ -25,20 +25,35 @@ class ModelConfig(Section):
     activation: Literal["relu", "silu", "gelu", "tanh"] = "relu"
     linear_skip: StrictBool = False  # add a linear term of the inputs to the MLP's output
     clip_to_target_range: StrictBool = False  # clip predictions to the fitted targets' range
-    epochs: StrictInt = Field(200, ge=1, le=100_000)
-    batch_size: StrictInt = Field(128, ge=1, le=10_000_000)
-    lr: Finite = Field(1e-3, gt=0, le=10)
+    # "auto": the plan derives them from the rows, the columns and the budget; a number wins
+    epochs: auto_or(Annotated[StrictInt, Field(ge=1, le=100_000)]) = AUTO
+    batch_size: auto_or(Annotated[StrictInt, Field(ge=1, le=10_000_000)]) = AUTO
+    lr: auto_or(Annotated[Finite, Field(gt=0, le=10)]) = AUTO
     weight_decay: Finite = Field(1e-2, ge=0, le=100)
     input_l1: Finite = Field(0.0, ge=0, le=100)  # decoupled L1 shrinkage of the input layer
     lr_schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
     patience: StrictInt = Field(0, ge=0)  # checkpoints without improvement before stopping
-    eval_every: StrictInt = Field(5, ge=1)  # epochs between validation checks
+    eval_every: auto_or(Annotated[StrictInt, Field(ge=1)]) = AUTO  # epochs between checks
+    # periodic: each numeric input becomes a learned periodic embedding (PLR, docs/model.md)
+    numeric_embedding: Literal["none", "periodic"] = "none"
+    embedding_dim: StrictInt = Field(16, ge=1, le=256)
+    embedding_frequencies: StrictInt = Field(48, ge=1, le=1024)
+    embedding_scale: Finite = Field(0.01, gt=0, le=100)  # the frequencies' initial spread
+
+    @property
+    def resolved(self) -> bool:
+        """Whether every size is a number (the plan has filled in the "auto" ones)."""
+        return all(getattr(self, name) != AUTO for name in AUTO_MODEL_FIELDS)
+
+
+AUTO_MODEL_FIELDS = ("epochs", "batch_size", "lr", "eval_every")
 
 
 class EnsembleConfig(Section):
     """How the final model is assembled from the tuned MLP."""
 
-    n_seeds: StrictInt = Field(1, ge=1, le=100)  # the K fold models, trained this many times
+    # the K fold models are trained this many times; auto: as many as the budget allows
+    n_seeds: auto_or(Annotated[StrictInt, Field(ge=1, le=100)]) = AUTO
     # numeric scalings the tuned MLP is trained on, one fold-fitted preprocessing each; the
     # MLP's prediction averages them (different views of the data make errors less alike)
     feature_views: tuple[Scaling, ...] = ()
@@ -54,15 +69,18 @@ class EnsembleConfig(Section):
 
 
 class ReferenceConfig(Section):
-    """The reference models scored beside the MLP on the same folds and features."""
+    """The reference models scored beside the MLP on the same folds and features: a Lasso and
+    LightGBM, early-stopped on a held-out share of each fold's fitting rows."""
 
     linear_alpha: Finite = Field(0.0005, gt=0)  # Lasso penalty
-    gbm_max_iter: StrictInt = Field(3000, ge=1, le=1_000_000)
-    gbm_learning_rate: Finite = Field(0.01, gt=0, le=1)
-    gbm_max_leaf_nodes: StrictInt = Field(6, ge=2)
-    gbm_min_samples_leaf: StrictInt = Field(10, ge=1)
-    gbm_max_features: Finite = Field(0.2, gt=0, le=1)  # share of features each split considers
-    gbm_l2_regularization: Finite = Field(0.0, ge=0)
+    gbm_learning_rate: Finite = Field(0.03, gt=0, le=1)
+    gbm_num_leaves: StrictInt = Field(15, ge=2, le=131_072)
+    gbm_min_child_samples: StrictInt = Field(10, ge=1)
+    gbm_feature_fraction: Finite = Field(0.5, gt=0, le=1)  # share of features per tree
+    gbm_lambda_l2: Finite = Field(1.0, ge=0)
+    gbm_max_rounds: StrictInt = Field(10_000, ge=1, le=1_000_000)
+    gbm_early_stopping_rounds: StrictInt = Field(200, ge=1)
+    gbm_validation_share: Finite = Field(0.1, gt=0, lt=1)  # held out for early stopping
 
 
 class BaseConfig(Section):
@@ -70,3 +88,6 @@ class BaseConfig(Section):
 
     seed: StrictInt = Field(42, ge=0, le=2**31 - 1)  # fold split, numpy, torch and Optuna
     threads: StrictInt = Field(0, ge=0, le=1024)  # torch threads per process; 0 = all cores
+    # the whole `dvc repro`, planned by the plan stage: what "auto" sizes and counts get
+    budget_minutes: Finite = Field(15.0, gt=0, le=60 * 24 * 30)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when torch sees a GPU

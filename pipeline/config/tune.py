@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from pipeline.config.errors import ConfigError
-from pipeline.config.fields import Finite, Name, Section
+from pipeline.config.fields import AUTO, Finite, Name, Section, auto_or
 from pipeline.config.model import ModelConfig
 
 Choice = StrictBool | StrictInt | Finite | StrictStr
+AUTO_SEARCH = ("lr",)  # search dimensions the plan can derive
 
 
 class SearchDimension(Section):
@@ -56,17 +57,20 @@ class PrunerConfig(Section):
     # the given percentile (25 prunes harder than median's 50)
     kind: Literal["none", "median", "percentile", "hyperband"] = "median"
     n_startup_trials: StrictInt = Field(5, ge=0)  # trials that always run to the end
-    n_warmup_steps: StrictInt = Field(20, ge=0)  # epochs before a trial may be pruned
+    # epochs before a trial may be pruned; auto: a fifth of the epochs
+    n_warmup_steps: auto_or(Annotated[StrictInt, Field(ge=0)]) = AUTO
     percentile: Finite = Field(50.0, gt=0, le=100)
 
 
 class TuneConfig(Section):
     """The Optuna study."""
 
-    n_trials: StrictInt = Field(20, ge=1, le=1_000_000)  # finished trials the study holds
-    timeout_minutes: Finite | None = Field(None, gt=0)
+    # finished trials the study holds; auto: as many as the budget's study share allows
+    n_trials: auto_or(Annotated[StrictInt, Field(ge=1, le=1_000_000)]) = AUTO
+    timeout_minutes: Finite | None = Field(None, gt=0)  # a cap on top of n_trials
     n_jobs: StrictInt = Field(1, ge=1, le=256)  # trials in parallel in this process
-    n_startup_trials: StrictInt = Field(10, ge=0)  # random trials before TPE models
+    # random trials before TPE models; auto: a third of the expected trials, at most 8
+    n_startup_trials: auto_or(Annotated[StrictInt, Field(ge=0)]) = AUTO
     objective_rows: Literal["all", "fit"] = "all"  # all rows, or those not fit_excluded
     storage: Name | None = None  # Optuna storage URL; default: SQLite under the stage's dir
     # crash safety on database storages: a trial whose process stops beating for grace_period
@@ -76,7 +80,8 @@ class TuneConfig(Section):
     max_retries: StrictInt = Field(3, ge=0)
     study_name: Name | None = None  # null: "<tracking.experiment>-mlp"; a hash is appended
     pruner: PrunerConfig = PrunerConfig()
-    search_space: dict[Name, SearchDimension] = {}
+    # lr: auto tunes the learning rate over the range the plan derives from the batch size
+    search_space: dict[Name, SearchDimension | Literal["auto"]] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -88,6 +93,11 @@ class TuneConfig(Section):
             if name not in tunable:
                 raise ValueError(f"tune.search_space.{name}: not a model parameter (one of "
                                  f"{', '.join(sorted(tunable))})")
+            if dim == AUTO:
+                if name not in AUTO_SEARCH:
+                    raise ValueError(f"tune.search_space.{name}: only "
+                                     f"{', '.join(AUTO_SEARCH)} can be 'auto'")
+                continue
             for value in dim.values:  # every value a trial can draw must be a valid model
                 try:
                     ModelConfig().replace({name: value})

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig
-from pipeline.data.values import date_format, looks_iso_datetime, looks_numeric
+from pipeline.data.values import date_format, looks_datetime, looks_numeric
 from pipeline.metrics import TargetScale
 
 KINDS = ("numeric", "categorical", "ordinal", "datetime")
@@ -65,8 +65,9 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig, id_type: str | None = Non
                  test: pd.DataFrame | None = None) -> Schema:
     """Decide the kind of every feature column: overrides first, then from the values.
 
-    Numbers -> numeric; text that is all ISO dates (2016-03-01, 2016-03-01 14:00) -> datetime;
-    other text -> categorical. Each datetime column gets one format that reads all its values
+    Numbers -> numeric; text that is all ISO dates (2016-03-01, 2016-03-01 14:00, with a zone
+    or not) or all in a format that cannot be misread (Jan-2018, 12/2019) -> datetime; other
+    text -> categorical. Each datetime column gets one format that reads all its values
     in train (and test, when given), so 02.04.2017 means the same day in both files. Columns
     worth a second look are noted in `warnings`.
     """
@@ -84,7 +85,7 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig, id_type: str | None = Non
         values = train[column]
         if looks_numeric(values):
             columns[column] = "numeric"
-        elif looks_iso_datetime(values):
+        elif looks_datetime(values):
             columns[column] = "datetime"
         else:
             columns[column] = "categorical"

@@ -14,6 +14,10 @@ NUMERIC_BAD_CELL_SHARE = 0.01
 # Text that is entirely ISO dates / date-times is inferred as a datetime column.
 ISO_DATETIME = (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
                 r"(?:Z|[+-]\d{2}:?\d{2})?")
+# So is text written in one of these formats, which cannot be misread (the month by its
+# name): "Jan-2018", "Mar 2016", "03-Feb-2017", "May 3, 2016".
+NAMED_FORMATS = ("%b-%Y", "%b %Y", "%B %Y", "%B-%Y", "%b-%y", "%d-%b-%Y", "%d %b %Y",
+                 "%d-%b-%y", "%b %d %Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y")
 
 
 def is_number_dtype(values: pd.Series) -> bool:
@@ -30,11 +34,22 @@ def looks_numeric(values: pd.Series) -> bool:
     return failed <= NUMERIC_BAD_CELL_SHARE * len(present)
 
 
-def looks_iso_datetime(values: pd.Series) -> bool:
+def looks_datetime(values: pd.Series) -> bool:
+    """Text that is all ISO dates, or all dates in one of NAMED_FORMATS."""
     present = values.dropna()
     if present.empty or pd.api.types.is_numeric_dtype(present):
         return False
-    return bool(present.astype("str").str.strip().str.fullmatch(ISO_DATETIME).all())
+    text = present.astype("str").str.strip()
+    return bool(text.str.fullmatch(ISO_DATETIME).all()) or named_format(text) is not None
+
+
+def named_format(text: pd.Series) -> str | None:
+    """The one of NAMED_FORMATS that reads every value, if one does."""
+    sample = pd.Series(text.unique()[:1000])
+    for fmt in NAMED_FORMATS:
+        if parse_dates(sample, fmt).notna().all() and parse_dates(text, fmt).notna().all():
+            return fmt
+    return None
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -79,4 +94,4 @@ def date_format(values: pd.Series) -> str | None:
     for fmt in dict.fromkeys(c for c in candidates if c):
         if parse_dates(sample, fmt).notna().all() and parse_dates(text, fmt).notna().all():
             return fmt
-    return None
+    return named_format(text)

@@ -11,6 +11,7 @@ another order). What it saves depends on the machine: see docs/speed.md.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +34,24 @@ class OneHotLayout:
     dense_span: tuple[int, int] | None  # (first, count) when the dense columns are one run
 
 
-def onehot_layout(x_flat: torch.Tensor) -> OneHotLayout | None:
-    """The layout of `x_flat` [rows, d]: columns holding only 0 and 1 are looked up. None when
-    there are no such columns or their rows hold too many ones for lookups to pay."""
-    n_inputs = x_flat.shape[1]
-    binary = torch.ones(n_inputs, dtype=torch.bool)
+def binary_columns(x_flat: torch.Tensor) -> torch.Tensor:
+    """Which columns of `x_flat` [rows, d] hold only 0 and 1 (one-hot columns): [d] bool."""
+    binary = torch.ones(x_flat.shape[1], dtype=torch.bool, device=x_flat.device)
     for chunk in x_flat.split(ROW_CHUNK):
         binary &= ((chunk == 0) | (chunk == 1)).all(0)
+    return binary
+
+
+def onehot_layout(x_flat: torch.Tensor, dense_width: int | None = None) -> OneHotLayout | None:
+    """The layout of `x_flat` [rows, d]: columns holding only 0 and 1 are looked up. None when
+    there are no such columns or their rows hold too many ones for lookups to pay.
+
+    With `dense_width`, the model's input is not x itself but its dense columns turned into
+    `dense_width` values (a numeric embedding) followed by the 0/1 columns in order: the
+    ones then index the weight rows after the first `dense_width`.
+    """
+    n_inputs = x_flat.shape[1]
+    binary = binary_columns(x_flat)
     binary_cols = binary.nonzero().squeeze(1)
     if len(binary_cols) == 0:
         return None
@@ -51,11 +63,15 @@ def onehot_layout(x_flat: torch.Tensor) -> OneHotLayout | None:
     dense_cols = (~binary).nonzero().squeeze(1)
     n_dense = len(dense_cols)
     one_run = n_dense > 0 and int(dense_cols[-1]) - int(dense_cols[0]) == n_dense - 1
-    ones = torch.cat([_ones_of(chunk[:, binary_cols], binary_cols, max_ones)
+    targets = binary_cols  # the weight row each 0/1 column's one adds up
+    span = (int(dense_cols[0]), n_dense) if one_run else None
+    if dense_width is not None:
+        targets = dense_width + torch.arange(len(binary_cols), device=x_flat.device)
+        n_inputs, span = dense_width + len(binary_cols), (0, dense_width)
+    ones = torch.cat([_ones_of(chunk[:, binary_cols], targets, max_ones)
                       for chunk in x_flat.split(ROW_CHUNK)])
     return OneHotLayout(n_inputs, dense_cols, x_flat[:, dense_cols].contiguous(), ones,
-                        padded=bool((ones < 0).any()),
-                        dense_span=(int(dense_cols[0]), n_dense) if one_run else None)
+                        padded=bool((ones < 0).any()), dense_span=span)
 
 
 def _ones_of(values: torch.Tensor, cols: torch.Tensor, width: int) -> torch.Tensor:
@@ -77,7 +93,7 @@ class OneHotRows:
         self.layout = layout
         self.n_flat = n_models * layout.n_inputs
         # row k*d + c of a weight [K, d, F] viewed as [K*d, F] is model k's row for column c
-        base = (torch.arange(n_models) * layout.n_inputs).view(-1, 1, 1)
+        base = (torch.arange(n_models, device=ones.device) * layout.n_inputs).view(-1, 1, 1)
         if layout.padded:
             valid = ones >= 0
             # a padding slot looks up row 0 with weight 0 and, for the gradient, goes to an
@@ -91,19 +107,27 @@ class OneHotRows:
             self.gradient_rows = self.lookup.view(-1)
         self._by_row: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    def with_dense(self, dense_x: torch.Tensor) -> OneHotRows:
+        """The same rows with other dense values (a numeric embedding of these)."""
+        rows = copy.copy(self)
+        rows.dense_x = dense_x
+        return rows
+
     def affine(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """bias + x @ weight, as `model._affine` for a dense x: weight [K, d, F] -> [K, B, F]."""
-        return _OneHotAffine.apply(weight, bias, self)
+        return _OneHotAffine.apply(weight, bias, self.dense_x, self)
 
     def by_weight_row(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The transpose of the ones, for the weight gradient: for each flat weight row (and
         the padding row n_flat) the batch rows that looked it up, grouped by weight row, and
         where each group starts."""
         if self._by_row is None:
-            key = self.gradient_rows.numpy()
-            # numpy's stable sort of 16-bit keys is a radix sort, far faster than torch.sort
-            key = key.astype(np.int16 if self.n_flat < 2**15 else np.int32)
-            order = torch.from_numpy(np.argsort(key, kind="stable"))
+            rows = self.gradient_rows
+            if rows.is_cuda:
+                order = torch.sort(rows, stable=True).indices
+            else:  # numpy's stable sort of 16-bit keys is a radix sort, far faster than torch's
+                key = rows.numpy().astype(np.int16 if self.n_flat < 2**15 else np.int32)
+                order = torch.from_numpy(np.argsort(key, kind="stable"))
             per_row = torch.bincount(self.gradient_rows, minlength=self.n_flat + 1)
             starts = torch.zeros_like(per_row)
             torch.cumsum(per_row[:-1], 0, out=starts[1:])
@@ -115,15 +139,18 @@ class _OneHotAffine(torch.autograd.Function):
     """bias + x @ weight for x given as OneHotRows; gradients for weight and bias."""
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, bias: torch.Tensor, rows: OneHotRows) -> torch.Tensor:
+    def forward(ctx, weight: torch.Tensor, bias: torch.Tensor, dense_x: torch.Tensor,
+                rows: OneHotRows) -> torch.Tensor:
         n_out = weight.shape[2]
-        out = torch.baddbmm(bias, rows.dense_x, _dense_rows(weight, rows.layout))
+        out = torch.baddbmm(bias, dense_x, _dense_rows(weight, rows.layout))
         looked_up = F.embedding_bag(rows.lookup, weight.view(-1, n_out), mode="sum",
                                     per_sample_weights=rows.lookup_weights)
         out.view(-1, n_out).add_(looked_up)
         ctx.rows = rows
         ctx.bias_shape = bias.shape
         ctx.weight_shape = weight.shape
+        if ctx.needs_input_grad[2]:  # dense values computed by the model (an embedding)
+            ctx.save_for_backward(weight)
         return out
 
     @staticmethod
@@ -131,7 +158,7 @@ class _OneHotAffine(torch.autograd.Function):
         rows: OneHotRows = ctx.rows
         n_out = ctx.weight_shape[2]
         grad = grad.contiguous()
-        grad_weight = grad_bias = None
+        grad_weight = grad_bias = grad_dense = None
         if ctx.needs_input_grad[0]:
             batch_rows, starts = rows.by_weight_row()
             # each weight row's gradient: the sum of the gradients of the batch rows that looked
@@ -146,7 +173,10 @@ class _OneHotAffine(torch.autograd.Function):
                 grad_weight.index_copy_(1, rows.layout.dense_cols, dense_grad)
         if ctx.needs_input_grad[1]:
             grad_bias = grad.sum_to_size(ctx.bias_shape)
-        return grad_weight, grad_bias, None
+        if ctx.needs_input_grad[2]:
+            (weight,) = ctx.saved_tensors
+            grad_dense = torch.bmm(grad, _dense_rows(weight, rows.layout).transpose(1, 2))
+        return grad_weight, grad_bias, grad_dense, None
 
 
 def _dense_rows(weight: torch.Tensor, layout: OneHotLayout) -> torch.Tensor:

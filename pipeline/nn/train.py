@@ -20,11 +20,13 @@ from torch.optim.adamw import adamw
 
 from pipeline.config import ModelConfig
 from pipeline.nn.model import BatchedMLP, predict_batched, to_model_scale
-from pipeline.nn.onehot import OneHotLayout, OneHotRows, onehot_layout
+from pipeline.nn.onehot import OneHotLayout, OneHotRows, binary_columns, onehot_layout
 
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
 CheckpointCallback = Callable[[int, np.ndarray], None]
+# Called after every epoch's training steps with the epoch number (progress, timing).
+EpochCallback = Callable[[int], None]
 STEPS_PER_GATHER = 16  # minibatches cut from one gathered block of rows
 BatchInputs = Callable[[int, int], "torch.Tensor | OneHotRows"]
 
@@ -46,7 +48,8 @@ class TrainedMLPs:
 def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
              on_checkpoint: CheckpointCallback | None = None,
-             onehot_lookup: bool = True) -> TrainedMLPs:
+             onehot_lookup: bool = True,
+             on_epoch: EpochCallback | None = None, device: str = "cpu") -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
@@ -55,15 +58,23 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     y: [N] target on the model scale.
     onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
        the same models up to float rounding, with fewer multiplies.
+    cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
+    device: where the data, the models and every step live ("cpu" or "cuda"); the returned
+    models and arrays are on the CPU.
     """
+    if not cfg.resolved:
+        raise ValueError("the model config has 'auto' sizes: apply a pipeline.plan.Plan first")
     n_models = len(train_rows)
     x = x if x.dim() == 3 else x.unsqueeze(0)
     if n_models % x.shape[0]:
         raise ValueError(f"{n_models} models cannot share {x.shape[0]} matrices evenly")
-    with torch.random.fork_rng(devices=[]):
+    dev = torch.device(device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        return _fit(x, y.to(torch.float32), train_rows, val_rows, cfg, seed, on_checkpoint,
-                    onehot_lookup)
+        trained = _fit(x.to(dev), y.to(dev, torch.float32), train_rows, val_rows, cfg, seed,
+                       on_checkpoint, onehot_lookup, on_epoch)
+    trained.model.cpu()
+    return trained
 
 
 def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536) -> np.ndarray:
@@ -74,13 +85,17 @@ def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536)
 
 def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
          val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
-         on_checkpoint: CheckpointCallback | None, onehot_lookup: bool) -> TrainedMLPs:
+         on_checkpoint: CheckpointCallback | None, onehot_lookup: bool,
+         on_epoch: EpochCallback | None) -> TrainedMLPs:
     n_models, n_inputs = len(train_rows), x.shape[2]
-    models = (torch.arange(n_models) % x.shape[0]).unsqueeze(1)  # the matrix each model reads
+    dev = x.device
+    models = (torch.arange(n_models, device=dev) % x.shape[0]).unsqueeze(1)  # matrix of each
     x_flat = x.reshape(-1, n_inputs)  # rows are read with _gather_rows
-    layout = onehot_layout(x_flat) if onehot_lookup else None
+    embed_cols, embedding = _embedding(x_flat, cfg)
+    dense_width = None if embedding is None else len(embed_cols) * embedding["d_embedding"]
+    layout = onehot_layout(x_flat, dense_width) if onehot_lookup else None
     row_base = models * x.shape[1]
-    train_idx, train_mask = _pad(train_rows)
+    train_idx, train_mask = _pad(train_rows, dev)
     counts = train_mask.sum(dim=1)
     y_train = y[train_idx] * train_mask
     mean = y_train.sum(1) / counts
@@ -89,29 +104,29 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     y_scaled = (y.unsqueeze(0) - mean[:, None]) / std[:, None]  # [K, N]
 
     model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation,
-                       cfg.linear_skip)
+                       cfg.linear_skip, embed_cols, embedding).to(dev)
     params = list(model.parameters())
     input_weights = [model.weights[0]] + ([model.skip] if model.skip is not None else [])
     optimizer = _FusedAdamW(params, cfg.weight_decay)
     steps_per_epoch = -(-train_idx.shape[1] // cfg.batch_size)
     lrs, beta1s = _schedule(cfg, steps_per_epoch)
     step_no = 0
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=dev).manual_seed(seed)
 
     has_val = val_rows is not None and all(len(v) for v in val_rows)
     if has_val:
-        val_idx, val_mask = _pad(val_rows)
+        val_idx, val_mask = _pad(val_rows, dev)
         y_val = y[val_idx]
     # Early stopping keeps each model's best validation checkpoint. That choice is made on the
     # validation fold, so it flatters the OOF score a little; patience 0 keeps the last epoch.
     early_stopping = has_val and cfg.patience > 0
     if early_stopping:
         best = [p.detach().clone() for p in params]
-    best_rmse = torch.full((n_models,), float("inf"), dtype=torch.float64)
-    best_epoch = torch.zeros(n_models, dtype=torch.long)
+    best_rmse = torch.full((n_models,), float("inf"), dtype=torch.float64, device=dev)
+    best_epoch = torch.zeros(n_models, dtype=torch.long, device=dev)
     history: dict[str, list] = {"epoch": [], "train_rmse": [], "val_rmse": []}
-    loss_sum = torch.zeros(n_models)
-    loss_count = torch.zeros(n_models)
+    loss_sum = torch.zeros(n_models, device=dev)
+    loss_count = torch.zeros(n_models, device=dev)
 
     # Rows are shuffled per model and epoch; invalid (padding) slots sort to the end, so a batch
     # needs masking only past the shortest model's row count, known here without a host sync.
@@ -120,7 +135,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        keys = torch.rand(train_idx.shape, generator=generator).masked_fill_(~train_mask, 2.0)
+        keys = torch.rand(train_idx.shape, generator=generator, device=dev)
+        keys.masked_fill_(~train_mask, 2.0)
         order = keys.argsort(dim=1)
         epoch_idx = train_idx.gather(1, order)
         epoch_mask = train_mask.gather(1, order)
@@ -134,7 +150,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                 pred = model(batch_inputs(start, stop))
                 sq_err = (pred - y_chunk[:, start:stop]) ** 2
                 if chunk + stop <= always_full:
-                    count = torch.full((n_models,), float(sq_err.shape[1]))
+                    count = torch.full((n_models,), float(sq_err.shape[1]), device=dev)
                 else:
                     mask = epoch_mask[:, chunk + start:chunk + stop].float()
                     sq_err = sq_err * mask
@@ -152,9 +168,12 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                     loss_sum += err_sum
                     loss_count += count
 
+        if on_epoch is not None:
+            on_epoch(epoch)
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             continue
-        train_rmse = (torch.sqrt(loss_sum / loss_count.clamp_min(1.0)) * std).double().numpy()
+        train_rmse = (torch.sqrt(loss_sum / loss_count.clamp_min(1.0)) * std).double().cpu()
+        train_rmse = train_rmse.numpy()
         loss_sum.zero_()
         loss_count.zero_()
         history["epoch"].append(epoch)
@@ -165,7 +184,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         val_pred = _predict_rows(model, x_flat, row_base, val_idx) * std[:, None] + mean[:, None]
         val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).double().sum(1)
                               / val_mask.sum(1))
-        history["val_rmse"].append(val_rmse.numpy())
+        val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
+        history["val_rmse"].append(val_rmse_np)
         improved = val_rmse < best_rmse
         best_rmse = torch.where(improved, val_rmse, best_rmse)
         best_epoch = torch.where(improved, epoch, best_epoch)
@@ -174,7 +194,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                 for p, b in zip(params, best, strict=True):
                     b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
         if on_checkpoint is not None:
-            on_checkpoint(epoch, val_rmse.numpy())
+            on_checkpoint(epoch, val_rmse_np)
         if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):
             break
 
@@ -184,11 +204,11 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                 p.copy_(b)
     else:
         best_epoch.fill_(epoch)
-    mean_np, std_np = mean.double().numpy(), std.double().numpy()
+    mean_np, std_np = mean.double().cpu().numpy(), std.double().cpu().numpy()
     target_range = None
     if cfg.clip_to_target_range:  # never predict beyond the targets the model was fitted on
-        fitted = torch.where(train_mask, y[train_idx], float("nan")).double()
-        target_range = (np.nanmin(fitted.numpy(), axis=1), np.nanmax(fitted.numpy(), axis=1))
+        fitted = torch.where(train_mask, y[train_idx], float("nan")).double().cpu().numpy()
+        target_range = (np.nanmin(fitted, axis=1), np.nanmax(fitted, axis=1))
     val_predictions = []
     if has_val:
         val_pred = to_model_scale(_predict_rows(model, x_flat, row_base, val_idx), mean_np,
@@ -201,10 +221,23 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         target_std=std_np,
         target_range=target_range,
         val_predictions=val_predictions,
-        best_epoch=best_epoch.numpy(),
+        best_epoch=best_epoch.cpu().numpy(),
         epochs_run=epoch,
         history={k: np.asarray(v) for k, v in history.items()},
     )
+
+
+def _embedding(x_flat: torch.Tensor, cfg: ModelConfig) -> tuple[list[int], dict | None]:
+    """The numeric (not 0/1) input columns and the embedding settings, when cfg asks for a
+    numeric embedding and there are such columns."""
+    if cfg.numeric_embedding == "none":
+        return [], None
+    embed_cols = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
+    if not embed_cols:
+        return [], None
+    return embed_cols, {"d_embedding": cfg.embedding_dim,
+                        "n_frequencies": cfg.embedding_frequencies,
+                        "sigma": cfg.embedding_scale}
 
 
 def _shrink(weights: list[torch.Tensor], amount: float) -> None:
@@ -250,7 +283,8 @@ def _predict_rows(model: BatchedMLP, x_flat: torch.Tensor, row_base: torch.Tenso
     return torch.cat(parts, dim=1)
 
 
-def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(rows: Sequence[np.ndarray],
+         device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Row-index lists of unequal length -> [K, max_len] index tensor and validity mask."""
     width = max(len(r) for r in rows)
     idx = torch.zeros(len(rows), width, dtype=torch.long)
@@ -258,7 +292,7 @@ def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     for k, r in enumerate(rows):
         idx[k, : len(r)] = torch.as_tensor(np.asarray(r), dtype=torch.long)
         mask[k, : len(r)] = True
-    return idx, mask
+    return idx.to(device), mask.to(device)
 
 
 class _FusedAdamW:
@@ -271,7 +305,7 @@ class _FusedAdamW:
         self.weight_decay = weight_decay
         self.exp_avgs = [torch.zeros_like(p) for p in params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in params]
-        self.steps = [torch.tensor(0.0) for _ in params]
+        self.steps = [torch.tensor(0.0, device=p.device) for p in params]
 
     def step(self, lr: float, beta1: float) -> None:
         with torch.no_grad():

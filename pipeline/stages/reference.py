@@ -4,24 +4,33 @@ fitted fold models so the train stage can blend them in."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.io import atomic_dir, save_pickle, write_csv, write_json
+from pipeline.plan import reference_seconds
+from pipeline.progress import steps
 from pipeline.reference import references_frame, score_references
-from pipeline.runtime import set_threads
+from pipeline.runtime import record_time, set_threads
 
 log = logging.getLogger("pipeline")
+GBM_SHARE = 0.8  # of the references' time; the Lasso takes far less
 
 
 def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
     """Write `out_dir`: oof_predictions.csv, reference_metrics.json, reference_models.pkl."""
-    set_threads(None, cfg.base.threads)
+    started = time.monotonic()
+    threads = set_threads(None, cfg.base.threads)
     prepared = load_prepared(prepared_dir)
     setup = setup_folds(prepared.train, prepared.schema, cfg)
-    refs = score_references(setup, cfg.reference, cfg.base.seed)
+    left = reference_seconds(cfg) - (time.monotonic() - started)
+    with steps(2 * setup.folds.n_folds, "references", "fold fits") as progress:
+        refs = score_references(setup, cfg.reference, cfg.base.seed,
+                                seconds=max(left, 1.0) * GBM_SHARE, threads=threads,
+                                on_fold=lambda name, k: progress.update(1, model=name))
     for name, s in refs.scores.items():
         log.info("reference %s: OOF RMSE %.5f (%.5f without excluded rows)", name,
                  s["oof_rmse"], s["oof_rmse_fit_rows"])
@@ -30,4 +39,5 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
         write_csv(tmp / "oof_predictions.csv", references_frame(refs, ids, setup.y))
         write_json(tmp / "reference_metrics.json", refs.scores)
         save_pickle(tmp / "reference_models.pkl", refs)
+    record_time("reference", started)
     return refs.scores

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.io import read_json
 from pipeline.report import reference_key
+from pipeline.runtime import TIMINGS
 from pipeline.services import masked
 from pipeline.tracking import resolve_tracking_uri
 
 
 def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
-        submission: Path) -> str:
-    """Print (and return) the summary."""
+        submission: Path, started: float | None = None, plan_dir: Path = Path("data/plan")) -> str:
+    """Print (and return) the summary; `started` (a Unix time) is when the run began."""
     metrics = read_json(metrics_path)
     best = read_json(Path(tune_dir) / "best_params.json")
     uri = resolve_tracking_uri(cfg.tracking.uri)
@@ -40,6 +43,24 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
     if cfg.tracking.registered_model:
         lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
                      f"{cfg.tracking.champion_alias} (the best final model so far)")
+    lines.append(_time_line(cfg.base.budget_minutes, started))
+    plan_path = Path(plan_dir) / "plan.json"
+    if plan_path.exists():
+        plan = read_json(plan_path)
+        lines.append(f"device:     {plan['measured']['device']}; sizes: batch "
+                     f"{plan['batch_size']}, {plan['epochs']} epochs (data/plan/plan.json)")
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def _time_line(budget_minutes: float, started: float | None) -> str:
+    """How much of the budget the run used: the whole run when its start is known, else
+    the stages that ran last (their wall time, noted by each)."""
+    stages = {p.stem: json.loads(p.read_text())["seconds"] for p in TIMINGS.glob("*.json")}
+    parts = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in sorted(stages.items()))
+    if started is not None:
+        used = (time.time() - started) / 60
+        return f"time:       used {used:.1f} of {budget_minutes:g} min ({parts})"
+    return (f"time:       the stages that ran last took {sum(stages.values()) / 60:.1f} min "
+            f"({parts}) of a {budget_minutes:g} min budget")

@@ -5,6 +5,7 @@ champion alias moves only if it scores better)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,27 +19,37 @@ from pipeline.data.read import read_csv
 from pipeline.data.schema import Schema
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
 from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
+from pipeline.plan import Plan
+from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import register_final_model
-from pipeline.runtime import set_threads
+from pipeline.runtime import record_time, set_threads
 from pipeline.tracking import FinalRun, Tracker, resolve_tracking_uri
 
 log = logging.getLogger("pipeline")
 
 
-def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path: Path,
-        out_dir: Path) -> dict:
+def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
+        references_path: Path, out_dir: Path) -> dict:
     """Write `out_dir`: model.pkl, oof_predictions.csv, learning_curves.csv, train_metrics.json."""
+    started = time.monotonic()
     set_threads(None, cfg.base.threads)
+    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
     references: References = load_pickle(references_path)
-    setup = setup_folds(prepared.train, prepared.schema, cfg)
     views = feature_views(cfg)
+    cfg = plan.apply(cfg)
+    n_seeds = cfg.ensemble.n_seeds
+    setup = setup_folds(prepared.train, prepared.schema, cfg)
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
-             cfg.ensemble.n_seeds, len(views), best["params"])
-    fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
-                             references if cfg.ensemble.blend_with else None, setup)
+             n_seeds, len(views), best["params"])
+    epochs = cfg.model.replace(best["params"], "model.").epochs
+    with steps(epochs * len(views), f"final fit ({setup.folds.n_folds} folds x {n_seeds} "
+               f"seeds x {len(views)} views)", "epochs") as progress:
+        fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
+                                 references if cfg.ensemble.blend_with else None, setup,
+                                 on_epoch=lambda _: progress.update())
     metrics = fitted.metrics
     log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
@@ -47,7 +58,7 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
              {k: round(v, 3) for k, v in fitted.weights.items()}, metrics["oof_rmse"],
              metrics["oof_rmse_fit_rows"])
     summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
-               "params": best["params"]}
+               "params": best["params"], "n_seeds": n_seeds, "feature_views": list(views)}
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
@@ -67,6 +78,7 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
         registration = register_final_model(tracker, final, cfg.tracking.registered_model,
                                             cfg.tracking.champion_alias)
         log.info("%s", registration.describe())
+    record_time("train", started)
     return summary
 
 

@@ -8,10 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.config.fields import AUTO
+from pipeline.io import read_json
+from pipeline.plan import Plan
 from pipeline.runtime import set_threads
 from pipeline.services import masked
 from pipeline.tune.session import open_tuning
@@ -38,11 +42,14 @@ class WorkerReport:
                 f"{finished} finished of {n_trials}")
 
 
-def run(cfg: Config, prepared_dir: Path, storage_dir: Path, max_trials: int | None = None,
-        threads: int | None = None) -> WorkerReport:
-    """Contribute trials to the shared study until it holds tune.n_trials finished ones (or
-    this worker ran `max_trials`)."""
+def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
+        max_trials: int | None = None, threads: int | None = None) -> WorkerReport:
+    """Contribute trials to the shared study until it holds tune.n_trials finished ones (the
+    plan's expected trials when that is auto), or this worker ran `max_trials`."""
     set_threads(threads, cfg.base.threads, cfg.tune.n_jobs)
+    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
+    n_trials = plan.expected_trials if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
+    cfg = plan.apply(cfg)
     me = worker_id()
     t = open_tuning(cfg, prepared_dir, storage_dir, worker=me)
     if t.storage.startswith("sqlite"):
@@ -50,19 +57,21 @@ def run(cfg: Config, prepared_dir: Path, storage_dir: Path, max_trials: int | No
                     "locked'; use PostgreSQL (or a journal file on one machine), see "
                     "docs/scaling-out.md", t.storage)
     log.info("worker %s joins study %s in %s: %d of %d trials finished", me, t.name,
-             masked(t.storage), finished_trials(t.study), cfg.tune.n_trials)
-    ran = run_study(t.study, t.objective, cfg.tune.n_trials, cfg.tune.timeout_minutes,
-                    cfg.tune.n_jobs, t.on_trial, max_trials=max_trials)
+             masked(t.storage), finished_trials(t.study), n_trials)
+    deadline = (None if cfg.tune.timeout_minutes is None
+                else time.monotonic() + cfg.tune.timeout_minutes * 60)
+    ran = run_study(t.study, t.objective, n_trials, deadline, cfg.tune.n_jobs, t.on_trial,
+                    max_trials=max_trials)
     counts: dict[str, int] = {}
     for record in ran:
         counts[record.state] = counts.get(record.state, 0) + 1
     report = WorkerReport(me, t.name, counts, trial_counts(t.study))
-    print(report.line(cfg.tune.n_trials), flush=True)
+    print(report.line(n_trials), flush=True)
     return report
 
 
-def spawn(cfg: Config, params: Path, prepared_dir: Path, storage_dir: Path, processes: int,
-          threads: int | None, max_trials: int | None, quiet: bool) -> int:
+def spawn(cfg: Config, params: Path, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
+          processes: int, threads: int | None, max_trials: int | None, quiet: bool) -> int:
     """Start `processes` tune workers on this machine, the cores split among them; wait for
     them and return the exit code to report (a signal passed on to them counts)."""
     threads = threads or max(1, (cfg.base.threads or os.cpu_count() or 1)
@@ -70,8 +79,8 @@ def spawn(cfg: Config, params: Path, prepared_dir: Path, storage_dir: Path, proc
     command = [sys.executable, "-m", "pipeline", "--params", str(params)]
     if quiet:
         command.append("-q")
-    command += ["tune-worker", "--prepared", str(prepared_dir), "--storage-dir",
-                str(storage_dir), "--threads", str(threads)]
+    command += ["tune-worker", "--prepared", str(prepared_dir), "--plan", str(plan_dir),
+                "--storage-dir", str(storage_dir), "--threads", str(threads)]
     if max_trials:
         command += ["--n-trials", str(max_trials)]
     log.info("starting %d workers with %d torch threads each", processes, threads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,8 @@ import optuna
 
 from pipeline.config import Config, PrunerConfig, SearchDimension, to_dict
 from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
+from pipeline.progress import steps
+from pipeline.runtime import resolve_device
 
 
 def study_name(cfg: Config, data_fingerprint: str) -> str:
@@ -66,9 +69,21 @@ def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict:
     return params
 
 
-def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds,
-                   cfg: Config) -> Callable[[optuna.Trial], float]:
-    """The objective: OOF RMSE of the MLP with the trial's params, pruned at checkpoints."""
+def _has_complete(trial: optuna.Trial) -> bool:
+    """Whether the study holds a complete trial: until it does, time never prunes one."""
+    return bool(trial.study.get_trials(deepcopy=False,
+                                       states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: Config,
+                   deadline: float | None = None,
+                   show_epochs: bool = False) -> Callable[[optuna.Trial], float]:
+    """The objective: OOF RMSE of the MLP with the trial's params, pruned at checkpoints, and
+    at the first checkpoint past `deadline` (time.monotonic()): the study's time is up (once
+    the study holds a complete trial: a study always ends with a best trial).
+    `show_epochs`: each trial shows its epochs' progress."""
+
+    device = resolve_device(cfg.base.device)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg.tune.search_space)
@@ -81,9 +96,16 @@ def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds,
             trial.report(mean, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+            if deadline is not None and time.monotonic() > deadline and _has_complete(trial):
+                trial.set_user_attr("pruned_by", "time")
+                raise optuna.TrialPruned(f"the study's time ran out at epoch {epoch}")
 
-        result = cross_validate_mlp(features, y, folds, model_cfg, cfg.base.seed,
-                                    on_checkpoint=on_checkpoint)
+        with steps(model_cfg.epochs if show_epochs else None, f"trial {trial.number}",
+                   "epochs") as progress:
+            result = cross_validate_mlp(
+                features, y, folds, model_cfg, cfg.base.seed, on_checkpoint=on_checkpoint,
+                on_epoch=(lambda _: progress.update()) if show_epochs else None,
+                device=device)
         trial.set_user_attr("fold_scores", result.fold_scores)
         trial.set_user_attr("score_all_rows", result.score)
         trial.set_user_attr("score_fit_rows", result.score_fit_rows)

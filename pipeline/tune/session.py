@@ -55,8 +55,11 @@ def resolve_storage(cfg: Config, storage_dir: Path) -> str:
 
 
 def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
-                worker: str | None = None) -> Tuning:
-    """Open (or create) the study and its MLflow parent run; build the objective."""
+                worker: str | None = None, deadline: float | None = None,
+                on_record: Callable[[TrialRecord, float], None] | None = None) -> Tuning:
+    """Open (or create) the study and its MLflow parent run; build the objective (pruning
+    any trial still running at `deadline`). `cfg` has its sizes resolved by the plan;
+    `on_record(record, best)` follows each logged trial (progress)."""
     quiet_optuna()
     prepared = load_prepared(prepared_dir)
     setup = setup_folds(prepared.train, prepared.schema, cfg)
@@ -78,10 +81,13 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
         complete = trial_counts(study).get("COMPLETE", 0)
         best = study.best_value if complete else float("nan")
         value = f"{record.value:.5f}" if record.value is not None else "-"
-        log.info("trial %d %s: %s (best %.5f) [%d/%d]", record.number, record.state.lower(),
-                 value, best, finished, cfg.tune.n_trials)
+        log.info("trial %d %s: %s (best %.5f) [%d finished]", record.number,
+                 record.state.lower(), value, best, finished)
+        if on_record is not None:
+            on_record(record, best)
 
-    objective = make_objective(setup.features, setup.y, setup.folds, cfg)
+    objective = make_objective(setup.features, setup.y, setup.folds, cfg, deadline,
+                               show_epochs=True)
     return Tuning(study, url, name, tracker, parent, objective, on_trial)
 
 

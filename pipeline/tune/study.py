@@ -132,22 +132,27 @@ def release_claim(storage: str | optuna.storages.BaseStorage, key: str) -> None:
         pass
 
 
-def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
-              timeout_minutes: float | None, n_jobs: int,
+def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
+              n_trials: int | None, deadline: float | None, n_jobs: int,
               on_trial: Callable[[TrialRecord], None] | None = None, *,
               wait_for_others: bool = False, max_trials: int | None = None,
-              poll_seconds: float = 2.0) -> list[TrialRecord]:
+              trial_estimate: float = 0.0, poll_seconds: float = 2.0) -> list[TrialRecord]:
     """Run trials until the study holds `n_trials` finished ones (counting earlier runs and
-    other workers); return the trials this process ran.
+    other workers), or until `deadline` (time.monotonic()); return the trials this process ran.
 
-    Trials running in other processes count as under way, so a worker starts one only while
-    the study still needs it (workers started at the same moment may add one or two more).
-    With `wait_for_others` (the tune stage), it then waits for those trials to finish or,
-    when their worker died, to go stale and be retried here. `max_trials` bounds the trials
-    this process runs. Heartbeats are needed to tell a running trial from a dead one: without
+    By time, a trial starts only when the time left holds one more as long as the mean of the
+    trials run so far (`trial_estimate` before the first), so the last one fits; the objective
+    prunes a trial still running at the deadline. Until the study holds a complete trial,
+    trials go on past the deadline: a study always ends with a best trial. Trials running in
+    other processes count as under way, so a worker starts one only while the study still
+    needs it (workers started at the same moment may add one or two more). With
+    `wait_for_others` (the tune stage), it then waits for those trials to finish or, when
+    their worker died, to go stale and be retried here. `max_trials` bounds the trials this
+    process runs. Heartbeats are needed to tell a running trial from a dead one: without
     them, trials left RUNNING are ignored.
     """
-    deadline = None if timeout_minutes is None else time.monotonic() + timeout_minutes * 60
+    if n_trials is None and deadline is None:
+        raise ValueError("a study needs a number of trials or a deadline")
     heartbeat = heartbeat_enabled(study)
     ran: list[TrialRecord] = []
     me = worker_id()
@@ -164,18 +169,23 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n
     failures_in_row = 0
     while True:
         left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+        durations = [r.seconds for r in ran if r.seconds is not None]
+        expected = sum(durations) / len(durations) if durations else trial_estimate
+        if left is not None and left <= expected and _has_complete(study):
             break
         if max_trials is not None and len(ran) >= max_trials:
             break
         if heartbeat:
             optuna.storages.fail_stale_trials(study)  # a killed worker's trial: FAIL, retried
         trials = study.get_trials(deepcopy=False)
-        missing = n_trials - sum(t.state in FINISHED for t in trials)
-        if missing <= 0:
-            break
         running = sum(t.state == RUNNING for t in trials) if heartbeat else 0
-        startable = missing - running
+        if n_trials is None:
+            startable = n_jobs
+        else:
+            missing = n_trials - sum(t.state in FINISHED for t in trials)
+            if missing <= 0:
+                break
+            startable = missing - running
         if startable <= 0:
             if not wait_for_others:
                 break
@@ -194,6 +204,10 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], n
             raise RuntimeError(f"{failures_in_row} trials in a row failed in study "
                                f"{study.study_name!r}; see the log above for the errors")
     return ran
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 def heartbeat_enabled(study: optuna.Study) -> bool:

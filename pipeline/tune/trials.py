@@ -23,6 +23,12 @@ class TrialRecord:
     started: datetime | None
     finished: datetime | None
 
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
 
 def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -47,6 +53,13 @@ def to_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         started=trial.datetime_start,
         finished=trial.datetime_complete,
     )
+
+
+def full_trial_seconds(study: optuna.Study) -> float | None:
+    """The median wall time of the study's complete (unpruned) trials, None without any."""
+    seconds = sorted(r.seconds for r in map(to_record, study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) if r.seconds is not None)
+    return seconds[len(seconds) // 2] if seconds else None
 
 
 def best_trial(study: optuna.Study) -> TrialRecord:

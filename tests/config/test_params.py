@@ -50,12 +50,20 @@ def test_the_config_is_frozen():
     ({"cv": {"n_folds": 5.5}}, "cv.n_folds: expected an integer, got 5.5"),
     ({"base": {"seed": -1}}, r"base.seed: must be >= 0, got -1"),
     ({"base": {"threads": True}}, "base.threads: expected an integer, got True"),
-    ({"model": {"lr": "fast"}}, "model.lr: expected a number, got 'fast'"),
-    ({"model": {"lr": float("inf")}}, "model.lr: expected a finite number, got inf"),
+    ({"model": {"lr": "fast"}}, "model.lr: expected a number or 'auto', got 'fast'"),
+    ({"model": {"lr": float("inf")}}, "model.lr: expected a finite number or 'auto', got inf"),
+    ({"model": {"epochs": 0}}, "model.epochs: must be >= 1, got 0"),
+    ({"model": {"batch_size": "big"}}, "model.batch_size: expected an integer or 'auto'"),
+    ({"tune": {"n_trials": 2.5}}, "tune.n_trials: expected an integer or 'auto', got 2.5"),
+    ({"tune": {"search_space": {"width": "auto"}}}, "tune.search_space.width: only lr can be"),
+    ({"tune": {"search_space": {"lr": "fast"}}}, "tune.search_space.lr: expected a mapping"),
+    ({"ensemble": {"n_seeds": "many"}}, "ensemble.n_seeds: expected an integer or 'auto'"),
+    ({"base": {"budget_minutes": 0}}, r"base.budget_minutes: must be > 0"),
+    ({"base": {"device": "tpu"}}, r"base.device: 'tpu' is not one of auto, cpu, cuda"),
     ({"model": {"weight_decay": float("nan")}}, "model.weight_decay: expected a finite"),
     ({"model": {"activation": "swish"}}, "model.activation: 'swish' is not one of relu, silu"),
     ({"model": 5}, "model: expected a mapping, got 5"),
-    ({"tune": {"n_trials": 0}}, r"tune.n_trials: must be >= 1"),
+    ({"tune": {"n_trials": 0}}, r"tune.n_trials: must be >= 1, got 0"),
     ({"tune": {"timeout_minutes": -5}}, r"tune.timeout_minutes: must be > 0.0, got -5"),
     ({"tune": {"search_space": {"colour": {"low": 0, "high": 1}}}}, "not a model parameter"),
     ({"tune": {"search_space": {"lr": {"low": 0, "high": 1, "log": True}}}}, "log-scale"),
@@ -81,7 +89,7 @@ def test_the_config_is_frozen():
     ({"ensemble": {"n_seeds": 0}}, r"ensemble.n_seeds: must be >= 1"),
     ({"ensemble": {"blend_with": ["gbm", "gbm"]}}, "ensemble.blend_with: lists a value twice"),
     ({"ensemble": {"feature_views": ["minmax"]}}, r"ensemble.feature_views.0: 'minmax' is not"),
-    ({"reference": {"gbm_max_features": 0}}, r"reference.gbm_max_features: must be > 0"),
+    ({"reference": {"gbm_feature_fraction": 0}}, r"reference.gbm_feature_fraction: must be > 0"),
     ({"features": {"fit_exclude": [{}]}}, "features.fit_exclude: an empty rule would exclude"),
     ({"features": {"fit_exclude": [{"a": {"greater": 1}}]}},
      r"unknown key features.fit_exclude.0.a.greater \(known keys here: greater_than, less_than"),
@@ -114,7 +122,7 @@ def test_yaml_12_numbers_and_special_floats(tmp_path: Path):
     path.write_text("data: {id_column: id, target: y}\nmodel: {lr: 1e-3}\n")
     assert load_config(path).model.lr == pytest.approx(0.001)
     path.write_text("data: {id_column: id, target: y}\nmodel: {lr: .inf}\n")
-    with pytest.raises(ConfigError, match="model.lr: expected a finite number, got inf"):
+    with pytest.raises(ConfigError, match="model.lr: expected a finite number or 'auto', got inf"):
         load_config(path)
     path.write_text("data: {id_column: id, target: y}\ntune:\n  search_space:\n"
                     "    lr: {low: .nan, high: 1}\n")

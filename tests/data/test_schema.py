@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.config import DataConfig
 from pipeline.data.schema import Schema, describe_schema, infer_schema
@@ -97,3 +98,24 @@ def test_a_date_column_no_single_format_reads_is_flagged(houses):
     assert any(w.startswith("Listed: no single date format") for w in schema.warnings)
     typed = coerce(train, schema, "train.csv")
     assert typed["Listed"].iloc[0] == pd.Timestamp("2016-05-03")
+
+
+@pytest.mark.parametrize("values, fmt", [
+    (["Jan-2018", "Mar-2018", "Feb-2018"], "%b-%Y"),  # loans' issue_month
+    (["2013-01-01T10:00:00Z", "2013-06-30T23:00:00Z", "2013-12-04T23:00:00Z"], "ISO8601"),
+    (["03-Feb-2017", "28-Feb-2017", "01-Mar-2017"], "%d-%b-%Y"),
+])
+def test_month_names_and_zoned_iso_timestamps_are_datetimes(houses, values, fmt):
+    train, _ = houses
+    train["When"] = [values[i % len(values)] for i in range(len(train))]
+    schema = infer_schema(train, DataConfig(**HOUSES))
+    assert schema.columns["When"] == "datetime" and "When" in schema.inferred
+    assert schema.datetime_formats["When"] == fmt
+    typed = coerce(train, schema, "train.csv")["When"]
+    assert typed.notna().all() and typed.dt.tz is None
+
+
+def test_codes_that_only_look_like_dates_stay_categories(houses):
+    train, _ = houses
+    train["Code"] = [["3/4", "12/7", "1/15"][i % 3] for i in range(len(train))]
+    assert infer_schema(train, DataConfig(**HOUSES)).columns["Code"] == "categorical"

@@ -112,7 +112,7 @@ def test_input_l1_zeroes_the_weights_of_useless_inputs():
     y = 2.0 * x[:, 0]  # only input 0 matters
     rows = np.arange(200)
     cfg = ModelConfig(depth=1, width=8, epochs=60, batch_size=32, lr=0.01, weight_decay=0.0,
-                      lr_schedule="constant", input_l1=0.5, linear_skip=True)
+                      lr_schedule="constant", input_l1=0.5, linear_skip=True, eval_every=60)
     trained = fit_mlps(x, y, [rows], None, cfg, seed=0)
     first = trained.model.weights[0][0]  # [inputs, width]
     useless = first[1:].abs().sum().item() + trained.model.skip[0, 1:].abs().sum().item()

@@ -19,7 +19,7 @@ def test_trials_report_fold_checkpoints_and_poor_trials_are_pruned(setup, tmp_pa
     objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
     records = []
     study = open_(cfg, tmp_path)
-    run_study(study, objective, n_trials=8, timeout_minutes=None, n_jobs=1,
+    run_study(study, objective, n_trials=8, deadline=None, n_jobs=1,
               on_trial=records.append)
     assert len(records) == 8
     complete = [r for r in records if r.state == "COMPLETE"]
@@ -33,7 +33,7 @@ def test_seeded_sampler_is_reproducible(setup, tmp_path):
     values = []
     for name in ("a", "b"):
         study = open_(cfg, tmp_path, name)
-        run_study(study, objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+        run_study(study, objective, n_trials=2, deadline=None, n_jobs=1)
         values.append([(t.params, t.value) for t in study.trials])
     assert values[0] == values[1]
 
@@ -64,4 +64,5 @@ def test_suggest_covers_every_dimension_kind():
                                             ("hyperband", optuna.pruners.HyperbandPruner),
                                             ("none", optuna.pruners.NopPruner)])
 def test_pruner_kinds(kind, expected):
-    assert isinstance(make_pruner(PrunerConfig(kind=kind, percentile=25.0)), expected)
+    pruner = PrunerConfig(kind=kind, percentile=25.0, n_warmup_steps=4)
+    assert isinstance(make_pruner(pruner), expected)

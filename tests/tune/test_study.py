@@ -11,12 +11,12 @@ def test_study_resumes_and_only_adds_missing_trials(setup, tmp_path):
     fold_setup, cfg = setup
     objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
     study = open_(cfg, tmp_path)
-    run_study(study, objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+    run_study(study, objective, n_trials=2, deadline=None, n_jobs=1)
     assert finished_trials(study) == 2
     again = open_(cfg, tmp_path)  # a new process would do this
-    run_study(again, objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+    run_study(again, objective, n_trials=2, deadline=None, n_jobs=1)
     assert len(again.trials) == 2  # nothing to add
-    run_study(again, objective, n_trials=3, timeout_minutes=None, n_jobs=1)
+    run_study(again, objective, n_trials=3, deadline=None, n_jobs=1)
     assert len(again.trials) == 3
     best = best_trial(again)
     assert set(best.params) == {"lr", "dropout"}
@@ -27,8 +27,8 @@ def test_resumed_study_draws_new_points_instead_of_replaying_the_first(setup, tm
     fold_setup, cfg = setup
     cfg = cfg.replace({"tune": cfg.tune.replace({"n_startup_trials": 10})})
     objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
-    run_study(open_(cfg, tmp_path), objective, n_trials=2, timeout_minutes=None, n_jobs=1)
+    run_study(open_(cfg, tmp_path), objective, n_trials=2, deadline=None, n_jobs=1)
     resumed = open_(cfg, tmp_path)
-    run_study(resumed, objective, n_trials=4, timeout_minutes=None, n_jobs=1)
+    run_study(resumed, objective, n_trials=4, deadline=None, n_jobs=1)
     params = [t.params for t in resumed.trials]
     assert params[2] not in params[:2] and params[3] not in params[:2]

@@ -1,0 +1,74 @@
+"""What one training epoch costs on this machine and data: a short timed run of the trainer.
+
+The plan sizes epochs and trials from it. The run is the real trainer on a sample of the
+rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with the widest model
+the study can draw, timed over a few epochs after a warm-up one (the fastest counts).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.config import Config
+from pipeline.config.fields import AUTO
+from pipeline.cv import Folds, model_target
+from pipeline.data.schema import Schema
+from pipeline.features import build_preprocessor, stack_transforms
+from pipeline.nn.train import fit_mlps
+
+SAMPLE_ROWS = 16_384
+TIMED_EPOCHS = 3  # the fastest counts: another job's spell on the machine only slows some
+
+
+def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
+                     cfg: Config) -> tuple[float, int, np.ndarray]:
+    """Seconds to fit and apply one fold's preprocessing, times the folds; the matrix width;
+    the first fold's matrix of every training row."""
+    start = time.perf_counter()
+    rows = folds.fit_rows[0]
+    preprocessor = build_preprocessor(schema, cfg.features, cfg.base.seed)
+    preprocessor.fit_transform(train.iloc[rows], model_target(train, schema)[rows])
+    x = stack_transforms([preprocessor], train)[0]
+    seconds = (time.perf_counter() - start) * folds.n_folds
+    return seconds, x.shape[1], x
+
+
+def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
+                  cfg: Config, batch_size: int, seed: int, device: str = "cpu") -> float:
+    """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(x), size=min(len(x), SAMPLE_ROWS), replace=False))
+    share = len(folds.fit_rows[0]) / len(train)
+    fit = [np.sort(rng.choice(len(rows), size=max(1, int(share * len(rows))), replace=False))
+           for _ in range(folds.n_folds)]
+    y = torch.as_tensor(model_target(train, schema)[rows], dtype=torch.float32)
+    sample = torch.from_numpy(np.ascontiguousarray(x[rows]))
+    model = _widest(cfg).replace({"epochs": 1 + TIMED_EPOCHS, "eval_every": 1 + TIMED_EPOCHS,
+                                  "batch_size": batch_size, "lr": 1e-3,
+                                  "lr_schedule": "constant"})
+    stamps: dict[int, float] = {}
+
+    def stamp(epoch: int) -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        stamps[epoch] = time.perf_counter()
+
+    fit_mlps(sample.expand(folds.n_folds, *sample.shape), y, fit, None, model, seed,
+             on_epoch=stamp, device=device)
+    per_epoch = min(stamps[e + 1] - stamps[e] for e in range(1, 1 + TIMED_EPOCHS))
+    return per_epoch * len(folds.fit_rows[0]) / len(fit[0])
+
+
+def _widest(cfg: Config):
+    """The model config with the widest, deepest network the study's search space allows."""
+    model = cfg.model
+    changes = {}
+    for name in ("width", "depth"):
+        dim = cfg.tune.search_space.get(name)
+        if dim is not None and dim != AUTO:
+            changes[name] = max(int(v) for v in dim.values)
+    return model.replace(changes)
