@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, setup_folds
+from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
 from pipeline.ensemble import FinalModel, MLPMember, blend_weights
 from pipeline.metrics import rmse
@@ -71,7 +72,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
         for name in cfg.ensemble.blend_with:
             members[name] = ("reference", references.members[name])
             member_weights[name] = weights[name]
-    model = FinalModel(schema, schema.scale, model_views, members, member_weights)
+    reading = ReadOptions(schema.id_column, cfg.data.na_values, dict(cfg.data.column_na_values))
+    model = FinalModel(schema, schema.scale, model_views, members, member_weights, reading)
 
     per_view = {f"predicted_mlp_{v}": r.oof for v, r in mlp.items()} if len(views) > 1 else {}
     oof_frame = pd.DataFrame({schema.id_column: train[schema.id_column].to_numpy(),

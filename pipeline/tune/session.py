@@ -68,6 +68,9 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
                       "tune" if worker is None else "tune-worker", cfg.base.seed,
                       prepared.data_hash)
+    if worker is None:  # the stage: its own runs a killed stage left RUNNING
+        for line in tracker.fail_abandoned_runs():
+            log.info("%s", line)
     parent = study_parent_run(study, storage, tracker, name)
 
     def on_trial(record: TrialRecord) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.config import DataConfig
 from pipeline.data.errors import DataError
-from pipeline.data.schema import Schema, describe_schema
+from pipeline.data.schema import Schema, describe_schema, infer_schema
 from pipeline.data.validate import coerce, load_competition, validate_test, validate_train
 
 from .conftest import HOUSES, data_config, load_with, with_dates
@@ -147,7 +147,7 @@ def test_validators_accept_good_frames(houses):
     train, test = houses
     cfg = DataConfig(**HOUSES)
     validate_train(train, cfg, "train.csv", integer_ids=True)
-    validate_test(test, train.columns, cfg, "test.csv", integer_ids=True)
+    validate_test(test, infer_schema(train, cfg, "integer"), "test.csv")
 
 
 def test_text_ids_are_kept_verbatim(tmp_path, houses):
