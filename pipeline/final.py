@@ -37,11 +37,13 @@ def feature_views(cfg: Config) -> tuple[str, ...]:
 
 def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: dict,
                     references: References | None = None,
-                    setup: FoldSetup | None = None) -> FittedModel:
+                    setup: FoldSetup | None = None,
+                    reading: ReadOptions | None = None) -> FittedModel:
     """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, average the
     views, and blend in the references named by `ensemble.blend_with` (OOF-fitted weights).
 
-    `setup` (folds and the base view's preprocessing) is reused when given.
+    `setup` (folds and the base view's preprocessing) is reused when given. `reading` (how
+    the training data's CSVs were read; default: as `cfg.data` declares) goes with the model.
     """
     missing = [n for n in cfg.ensemble.blend_with
                if references is None or n not in references.members]
@@ -72,8 +74,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
         for name in cfg.ensemble.blend_with:
             members[name] = ("reference", references.members[name])
             member_weights[name] = weights[name]
-    reading = ReadOptions(schema.id_column, cfg.data.na_values, dict(cfg.data.column_na_values))
-    model = FinalModel(schema, schema.scale, model_views, members, member_weights, reading)
+    model = FinalModel(schema, schema.scale, model_views, members, member_weights,
+                       reading or ReadOptions.of(cfg.data))
 
     per_view = {f"predicted_mlp_{v}": r.oof for v, r in mlp.items()} if len(views) > 1 else {}
     oof_frame = pd.DataFrame({schema.id_column: train[schema.id_column].to_numpy(),

@@ -10,8 +10,9 @@ error (pandas would rename it `x.1` or `Unnamed: 3` and use it as a feature).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,15 @@ class ReadOptions:
     @classmethod
     def of(cls, cfg: DataConfig) -> ReadOptions:
         return cls(cfg.id_column, tuple(cfg.na_values), dict(cfg.column_na_values))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ReadOptions:
+        raw = json.loads(text)
+        return cls(raw["id_column"], tuple(raw["na_values"]),
+                   {k: tuple(v) for k, v in raw["column_na_values"].items()})
 
     def missing_in(self, column: str) -> tuple[str, ...]:
         """The strings read as missing in `column`, besides the empty field."""

@@ -5,6 +5,7 @@ champion alias moves only if it scores better)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +14,8 @@ from matplotlib.figure import Figure
 from pipeline import report
 from pipeline.config import Config
 from pipeline.cv import setup_folds
-from pipeline.data.prepared import load_prepared
+from pipeline.data.prepared import Prepared, load_prepared
 from pipeline.data.read import ReadOptions, read_csv
-from pipeline.data.schema import Schema
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
 from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
 from pipeline.reference import References
@@ -39,7 +39,8 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
              cfg.ensemble.n_seeds, len(views), best["params"])
     fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
-                             references if cfg.ensemble.blend_with else None, setup)
+                             references if cfg.ensemble.blend_with else None, setup,
+                             prepared.reading)
     metrics = fitted.metrics
     log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
@@ -61,8 +62,8 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
         digest = save_pickle(tmp / "model.pkl", fitted.model)
         figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
         try:
-            final = _log_final_run(tracker, cfg, fitted, best, views, prepared.schema, tmp,
-                                   figs, references, digest)
+            final = _log_final_run(tracker, cfg, fitted, best, views, prepared, tmp, figs,
+                                   references, digest)
         finally:
             report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
@@ -74,11 +75,12 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
 
 
 def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
-                   views: tuple[str, ...], schema: Schema, out_dir: Path,
+                   views: tuple[str, ...], prepared: Prepared, out_dir: Path,
                    figs: dict[str, Figure], references: References,
                    model_sha256: str) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
-    served = _as_served(cfg, schema)
+    schema = prepared.schema
+    served = _as_served(prepared)
     raw_test = read_csv(cfg.data.test, served)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
@@ -103,11 +105,11 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
         model_sha256=model_sha256, figures=figs)
 
 
-def _as_served(cfg: Config, schema: Schema) -> ReadOptions:
+def _as_served(prepared: Prepared) -> ReadOptions:
     """The CSV files read as a request to the served model arrives (`mlflow models predict`
     reads a CSV with pandas): integer ids as numbers, text ids as text."""
-    return ReadOptions(schema.id_column if schema.id_type == "text" else None,
-                       cfg.data.na_values, dict(cfg.data.column_na_values))
+    text_ids = prepared.schema.id_type == "text"
+    return replace(prepared.reading, id_column=prepared.schema.id_column if text_ids else None)
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame, served: ReadOptions) -> pd.DataFrame:
