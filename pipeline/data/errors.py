@@ -18,12 +18,14 @@ class DataError(ValueError):
     """A raw data file is unusable; the message names the file, column and line."""
 
     def __init__(self, path: str | Path, message: str, column: str | None = None,
-                 line: int | None = None) -> None:
+                 line: int | None = None, row: int | None = None) -> None:
         where = str(path)
         if column is not None:
             where += f", column {shown(column)}"
         if line is not None:
             where += f", line {line}"
+        elif row is not None:  # a frame handed in from Python: its data row, from 1
+            where += f", row {row}"
         super().__init__(f"{where}: {message}")
         self.path, self.column, self.line = str(path), column, line
 
@@ -34,7 +36,13 @@ def check_rows(bad: np.ndarray | pd.Series, path: str | Path, column: str | None
     rows = np.flatnonzero(np.asarray(bad, dtype=bool))
     if rows.size:
         row = int(rows[0])
-        raise DataError(path, message(row), column, line_of(path, row))
+        raise DataError(path, message(row), column, line_of(path, row), row + 1)
+
+
+def where_row(path: str | Path, row: int) -> str:
+    """'line 12' of a file, or 'row 11' of a frame handed in from Python."""
+    line = line_of(path, row)
+    return f"line {line}" if line is not None else f"row {row + 1}"
 
 
 def shown(value: object, quoted: bool = True) -> str:

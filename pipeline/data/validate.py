@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig
-from pipeline.data.errors import DataError, check_rows, line_of, shown
+from pipeline.data.errors import DataError, check_rows, shown, where_row
 from pipeline.data.read import ReadOptions, check_columns, read_csv
 from pipeline.data.schema import Schema, infer_schema, resolve_id_type
 from pipeline.data.values import as_text, date_format, date_text, parse_dates
@@ -152,7 +152,7 @@ def validate_ids(frame: pd.DataFrame, id_column: str, path: str | Path,
                                "integer (set data.id_type: text to keep long ids verbatim)")
     check_rows(ids.duplicated(keep="first"), path, id_column,
                lambda row: f"duplicate id {shown(ids.iloc[row], quoted=False)} (first seen on "
-                           f"line {line_of(path, int(np.flatnonzero(ids == ids.iloc[row])[0]))})")
+                           f"{where_row(path, int(np.flatnonzero(ids == ids.iloc[row])[0]))})")
 
 
 _INTEGER = r"-?(?:0|[1-9][0-9]*)"  # as int64 writes it back: no sign, zero padding or '.0'
@@ -166,6 +166,7 @@ def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFram
     a date that does not parse or an ordinal level missing from its order. An id column that
     is also a feature keeps its verbatim ids here; `typed_column` gives its feature values.
     """
+    frame = frame.reset_index(drop=True)  # rows by position: a slice keeps its labels
     ids = frame[schema.id_column]
     out = {schema.id_column: ids.astype("int64") if schema.id_type == "integer"
            else ids.astype("str")}

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.config import DataConfig
 from pipeline.data.errors import DataError
-from pipeline.data.schema import Schema, describe_schema, infer_schema
 from pipeline.data.read import ReadOptions, read_csv
+from pipeline.data.schema import Schema, describe_schema, infer_schema
 from pipeline.data.validate import (
     coerce,
     load_competition,
