@@ -219,7 +219,8 @@ def grace_period(study: optuna.Study) -> int | None:
     interval = heartbeat_enabled(study) and study._storage.get_heartbeat_interval()
     if not interval:
         return None
-    return getattr(study._storage, "grace_period", None) or 2 * interval
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache
+    return getattr(storage, "grace_period", None) or 2 * interval
 
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
