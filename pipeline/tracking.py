@@ -35,7 +35,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from pipeline.services import ServiceError, masked
+from pipeline.services import ServiceError, from_params, masked
 from pipeline.serving import log_pyfunc
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -56,8 +56,13 @@ class FinalRun:
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
-    """MLFLOW_TRACKING_URI if set, else params' tracking.uri, else the embedded SQLite file."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+    """MLFLOW_TRACKING_URI if set, else params' tracking.uri (without a password), else the
+    embedded SQLite file."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return from_params(configured, "tracking.uri", "MLFLOW_TRACKING_URI")
+    return DEFAULT_TRACKING_URI
 
 
 def git_commit() -> str:
