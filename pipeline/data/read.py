@@ -75,7 +75,8 @@ class ReadOptions:
 
 def read_csv(path: str | Path, options: ReadOptions | None = None) -> pd.DataFrame:
     """Read one CSV with clear errors for a missing, empty, compressed, undecodable or ragged
-    file, or a header naming a column twice or not at all."""
+    file (a row with more or fewer fields than the header), or a header naming a column
+    twice or not at all."""
     options = options or ReadOptions()
     path = Path(path)
     if not path.is_file():
@@ -105,8 +106,8 @@ def read_csv(path: str | Path, options: ReadOptions | None = None) -> pd.DataFra
         raise DataError(path, f"not valid UTF-8 (byte {data[start]:#04x})", line=line) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(path, "file has no header row") from exc
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise DataError(path, f"malformed CSV: {_ragged_row(path) or _one_line(exc)}") from exc
+    except pd.errors.ParserError as exc:
+        raise DataError(path, f"malformed CSV: {_one_line(exc)}") from exc
     if frame.empty:
         raise DataError(path, "file has a header but no data rows")
     if frame.shape[1] == 1:
@@ -130,14 +131,25 @@ def check_columns(columns: pd.Index | list, path: str | Path, line: int | None =
 
 
 def _header(path: Path) -> list[str]:
-    """The header's names as pandas will read them (the first non-blank line), checked."""
+    """The header's names as pandas will read them (the first non-blank line), checked, after
+    checking that every record has as many fields as the header: pandas would pad a short
+    row with missing values, shifting its cells into the wrong columns, without a word."""
+    header, start = None, 1
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv_records(handle)
-        for row in reader:
-            if row:
-                check_columns(row, path, reader.line_num)
-                return row
-    return []
+        try:
+            for row in reader:
+                if row and header is None:
+                    check_columns(row, path, reader.line_num)
+                    header = row
+                elif row and len(row) != len(header):
+                    raise DataError(path, f"malformed CSV: line {start} has {len(row)} "
+                                    f"field{'s' * (len(row) != 1)}, the header has "
+                                    f"{len(header)}")
+                start = reader.line_num + 1  # a quoted field may span lines
+        except csv.Error as exc:
+            raise DataError(path, f"malformed CSV: line {start}: {exc}") from exc
+    return header or []
 
 
 def _id_text(values: pd.Series) -> pd.Series:
@@ -150,26 +162,6 @@ def _id_text(values: pd.Series) -> pd.Series:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
-
-
-def _ragged_row(path: Path) -> str | None:
-    """The first record whose field count differs from the header's, by the line it starts
-    on (quoted fields may hold newlines; blank lines are skipped, as pandas skips them)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv_records(handle)
-        width = None
-        start = 1
-        try:
-            for row in reader:
-                if row:
-                    if width is None:
-                        width = len(row)
-                    elif len(row) != width:
-                        return f"line {start} has {len(row)} fields, the header has {width}"
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            return f"line {start}: {exc}"
-    return None
 
 
 def _sniff_delimiter(path: Path) -> str | None:
