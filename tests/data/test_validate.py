@@ -314,3 +314,20 @@ def test_column_na_values_naming_a_column_the_file_lacks(tmp_path, houses):
     with pytest.raises(DataError, match=r"train\.csv, column 'Garage': data.column_na_values "
                                         r"names this column but the file has no such column"):
         load_with(tmp_path, *houses, column_na_values={"Garage": ("NA",)})
+
+
+@pytest.mark.parametrize("label, kept", [
+    ("1e300", "1e+300"), ("inf", "inf"), ("-Infinity", "-inf"),
+    ("99999999999999999999", "99999999999999999999"),  # pandas keeps it as text
+])
+def test_a_number_too_big_for_an_integer_in_a_category_column_is_a_label(tmp_path, houses,
+                                                                        label, kept):
+    """Found by the property test: a test file whose category column holds only numbers,
+    one of them huge or infinite, once stopped prepare with a traceback."""
+    train, test = houses
+    test["PoolQC"] = None
+    test.loc[1, "PoolQC"] = label
+    _, typed_test, schema = load_with(tmp_path, train, test)
+    assert schema.columns["PoolQC"] == "categorical"
+    assert typed_test["PoolQC"].iloc[1] == kept and \
+        typed_test["PoolQC"].drop(index=1).isna().all()
