@@ -116,7 +116,7 @@ def resolve_id_type(train: pd.DataFrame, test: pd.DataFrame | None, cfg: DataCon
     if not ids:
         return "integer"  # the missing column is reported by validation
     text = pd.concat(ids).astype("str")
-    return "integer" if text.str.fullmatch(r"-?(0|[1-9]\d{0,17})").all() else "text"
+    return "integer" if text.str.fullmatch(r"0|-?[1-9]\d{0,17}").all() else "text"
 
 
 def describe_schema(schema: Schema) -> str:

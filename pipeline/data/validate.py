@@ -155,7 +155,7 @@ def validate_ids(frame: pd.DataFrame, id_column: str, path: str | Path,
                            f"{where_row(path, int(np.flatnonzero(ids == ids.iloc[row])[0]))})")
 
 
-_INTEGER = r"-?(?:0|[1-9][0-9]*)"  # as int64 writes it back: no sign, zero padding or '.0'
+_INTEGER = r"0|-?[1-9][0-9]*"  # as int64 writes it back: no '+', '-0', zero padding, '.0'
 
 
 def coerce(frame: pd.DataFrame, schema: Schema, path: str | Path) -> pd.DataFrame:

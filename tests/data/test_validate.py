@@ -253,7 +253,7 @@ def test_log1p_target_may_be_zero_but_not_negative(tmp_path, houses):
         load_with(tmp_path, train, test, log_target="log1p")
 
 
-@pytest.mark.parametrize("written", ["1004.0", "0012", "+7", "1e3", " 12"])
+@pytest.mark.parametrize("written", ["1004.0", "0012", "+7", "-0", "1e3", " 12"])
 def test_an_integer_id_not_written_as_one_is_an_error_never_rewritten(tmp_path, houses,
                                                                       written):
     """With data.id_type: integer an id must read back exactly as written: 1004.0 would be
