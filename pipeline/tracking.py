@@ -267,7 +267,7 @@ def _client(uri: str, attempts: int = 8) -> MlflowClient:
 def _check_database(uri: str, timeout: int = 10) -> None:
     """Fail fast on a tracking URI that names no store, or a database server that cannot be
     reached or lacks the database: MLflow would retry for minutes, then raise."""
-    if "://" not in uri:
+    if "://" not in uri and not uri.startswith("databricks"):  # a bare path: the file store
         raise ServiceError(f"not an MLflow tracking URI: {masked(uri)}, expected e.g. "
                            "sqlite:///mlflow.db, postgresql+psycopg://user@host:5432/db or "
                            "http://host:5000 (set by tracking.uri in params.yaml or "
