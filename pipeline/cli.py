@@ -19,6 +19,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline.config import ConfigError, load_config
 from pipeline.data.errors import DataError
+from pipeline.io import ModelFileError
 from pipeline.services import ServiceError
 from pipeline.submission import SubmissionError
 
@@ -151,14 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         # on a terminal, log lines go above the progress bars instead of through them
         with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
             _dispatch(args, cfg)
-    except (ConfigError, DataError, SubmissionError, ServiceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, DataError, SubmissionError, ServiceError, ModelFileError) as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FileNotFoundError as exc:  # a stage's input that its stage has not written yet
+        print(f"error: {exc.filename}: file not found (run the stage that writes it first, "
+              "or `dvc repro`)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         print("interrupted: finished trials and outputs are saved; run the same command again "
               "to resume", file=sys.stderr)
         return 128 + getattr(exc, "signal_number", signal.SIGINT)
     return 0
+
+
+def one_line(message: str) -> str:
+    """A message as one line whatever it quotes (a path or column name holding a newline)."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _dispatch(args: argparse.Namespace, cfg: object) -> None:

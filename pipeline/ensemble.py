@@ -1,7 +1,8 @@
 """The final model: fold-fitted preprocessing, the trained fold models, the blend weights.
 
 One object that takes the raw test frame (as read from test.csv) and returns predictions on
-the competition's scale; the predict stage and the MLflow pyfunc both call `predict_frame`.
+the competition's scale; the predict stage and the MLflow pyfunc both check the frame with
+`validated` (what prepare runs on test.csv) and predict it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from scipy.optimize import minimize
 from sklearn.base import RegressorMixin
 from sklearn.pipeline import Pipeline
 
+from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
-from pipeline.data.validate import coerce
+from pipeline.data.validate import typed_test
 from pipeline.features import stack_transforms
 from pipeline.metrics import TargetScale
 from pipeline.nn.model import BatchedMLP, predict_batched
@@ -61,6 +63,8 @@ class FinalModel:
 
     `views` are sets of fold-fitted preprocessors (one per fold); each member reads the
     matrices of one view, and the members' model-scale predictions are blended by `weights`.
+    `reading` says how the competition's CSV files are read (the id as text, the declared
+    missing strings), so a test file or a request is read as the training data was.
     """
 
     schema: Schema
@@ -68,6 +72,7 @@ class FinalModel:
     views: dict[str, tuple[list[Pipeline], int]]  # view -> (fold preprocessors, matrix width)
     members: dict[str, tuple[str, Member]]  # name -> (view it reads, member)
     weights: dict[str, float]
+    reading: ReadOptions = ReadOptions()
 
     def predict_model_scale(self, frame: pd.DataFrame) -> np.ndarray:
         """Blended predictions on the model scale for a typed (coerced) frame."""
@@ -77,9 +82,16 @@ class FinalModel:
         return sum(self.weights[name] * member.predict(x[view])
                    for name, (view, member) in self.members.items())
 
+    def validated(self, raw: pd.DataFrame, source: str = "input frame") -> pd.DataFrame:
+        """A raw test frame checked exactly as prepare checks test.csv, and typed."""
+        return typed_test(raw, self.schema, self.reading, source)
+
     def predict_frame(self, raw: pd.DataFrame, source: str = "input frame") -> np.ndarray:
         """Predictions on the competition's scale for a raw frame as read from test.csv."""
-        frame = coerce(raw, self.schema, source)
+        return self.predict_typed(self.validated(raw, source))
+
+    def predict_typed(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions on the competition's scale for a `validated` frame."""
         return self.scale.from_model(self.predict_model_scale(frame))
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, setup_folds
+from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
 from pipeline.ensemble import FinalModel, MLPMember, blend_weights
 from pipeline.metrics import rmse
@@ -37,12 +38,14 @@ def feature_views(cfg: Config) -> tuple[str, ...]:
 
 def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: dict,
                     references: References | None = None, setup: FoldSetup | None = None,
-                    on_epoch: EpochCallback | None = None) -> FittedModel:
+                    on_epoch: EpochCallback | None = None,
+                    reading: ReadOptions | None = None) -> FittedModel:
     """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, average the
     views, and blend in the references named by `ensemble.blend_with` (OOF-fitted weights).
 
     `setup` (folds and the base view's preprocessing) is reused when given; `on_epoch` is
-    called after every epoch of every view.
+    called after every epoch of every view. `reading` (how the training data's CSVs were
+    read; default: as `cfg.data` declares) goes with the model.
     """
     missing = [n for n in cfg.ensemble.blend_with
                if references is None or n not in references.members]
@@ -75,7 +78,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
         for name in cfg.ensemble.blend_with:
             members[name] = ("reference", references.members[name])
             member_weights[name] = weights[name]
-    model = FinalModel(schema, schema.scale, model_views, members, member_weights)
+    model = FinalModel(schema, schema.scale, model_views, members, member_weights,
+                       reading or ReadOptions.of(cfg.data))
 
     per_view = {f"predicted_mlp_{v}": r.oof for v, r in mlp.items()} if len(views) > 1 else {}
     oof_frame = pd.DataFrame({schema.id_column: train[schema.id_column].to_numpy(),

@@ -3,6 +3,12 @@
 A file is written to a temp file and renamed into place; a stage's outputs are written into a
 temporary directory that replaces the old one in one step, so a kill leaves the old set or
 the new set, never a mix, and the next run clears what a killed one left behind.
+
+Models are pickles, and loading a pickle runs whatever code it carries: each is written with
+the SHA-256 of its bytes beside it (`model.pkl.sha256`, as `sha256sum` writes it), and is
+loaded only when its bytes still have that hash. This catches a model file replaced or
+damaged on its own; it cannot vouch for a store where someone may rewrite both files, which
+is why models must come only from trusted stores (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+SHA256_SUFFIX = ".sha256"
 _RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two paths atomically
 _AT_FDCWD = -100
 
@@ -109,13 +116,52 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
         raise
 
 
-def save_pickle(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+class ModelFileError(ValueError):
+    """A model file is missing, or its bytes do not have the SHA-256 recorded for it."""
 
 
-def load_pickle(path: str | Path) -> Any:
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+def sha256_record(path: str | Path) -> Path:
+    """Where the SHA-256 of a model file is recorded: beside it, `<name>.sha256`."""
+    path = Path(path)
+    return path.with_name(path.name + SHA256_SUFFIX)
+
+
+def save_pickle(path: str | Path, obj: Any) -> str:
+    """Write `obj` as a pickle and its SHA-256 beside it (a stage writes both into its output
+    directory, which is swapped in whole); return the hash."""
+    path = Path(path)
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(path, data)
+    atomic_write_text(sha256_record(path), f"{digest}  {path.name}\n")
+    return digest
+
+
+def load_pickle(path: str | Path, record: str | Path | None = None) -> Any:
+    """Unpickle a model file only if its bytes have the SHA-256 recorded for it (in `record`,
+    by default the `.sha256` file beside it); else ModelFileError, and nothing is run."""
+    path = Path(path)
+    record = Path(record) if record is not None else sha256_record(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: file not found")
+    refuse = ("a model file is a pickle, and loading one runs the code it holds: rebuild it "
+              "(dvc repro) or take it only from a trusted store")
+    try:
+        expected = record.read_text(encoding="utf-8").split()[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise ModelFileError(f"{path}: no SHA-256 recorded for it ({record.name} is missing "
+                             f"or unreadable), so it is not loaded; {refuse}") from None
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelFileError(f"{path}: its SHA-256 ({actual[:16]}...) is not the one recorded "
+                             f"in {record.name} ({_shown_hash(expected)}), so it is not loaded; "
+                             f"{refuse}")
+    return pickle.loads(data)
+
+
+def _shown_hash(text: str) -> str:
+    return f"{text[:16]}..." if len(text) > 16 else repr(text)
 
 
 def file_hash(paths: Iterable[str | Path]) -> str:

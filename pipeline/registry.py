@@ -9,7 +9,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from pipeline.tracking import CHAMPION_METRIC, FinalRun, Tracker, tracking_uri
+from pipeline.tracking import CHAMPION_METRIC, MODEL_SHA256_TAG, FinalRun, Tracker, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,16 @@ def register_final_model(tracker: Tracker, final: FinalRun, name: str,
     """Register the final model as a new version of `name`; give it `alias` when its OOF
     score is lower than the current holder's (or nothing holds the alias yet)."""
     client = tracker.client
-    score = client.get_run(final.run_id).data.metrics[CHAMPION_METRIC]
+    run = client.get_run(final.run_id)
+    score = run.data.metrics[CHAMPION_METRIC]
     previous = _alias_holder(tracker, name, alias)
     previous_score = None if previous is None else _version_score(tracker, previous)
     with tracking_uri(tracker.uri):
         version = mlflow.register_model(
             final.model_uri, name,
             tags={CHAMPION_METRIC: f"{score:.6f}", "data_hash": tracker.tags["data_hash"],
-                  "mlflow.source.git.commit": tracker.tags["mlflow.source.git.commit"]})
+                  "mlflow.source.git.commit": tracker.tags["mlflow.source.git.commit"],
+                  **{k: v for k, v in run.data.tags.items() if k == MODEL_SHA256_TAG}})
     promoted = previous_score is None or score < previous_score
     if promoted:
         client.set_registered_model_alias(name, alias, version.version)

@@ -16,6 +16,17 @@ class ServiceError(RuntimeError):
     """A study storage or tracking server cannot be reached or used; the message says which."""
 
 
+def from_params(url: str, key: str, variable: str) -> str:
+    """A service URL set in params.yaml, refused if it carries a password: params.yaml is
+    committed, and dvc.lock (also committed, pushed with the DVC outputs) records the params
+    of the stages that read them."""
+    if masked(url) != url:
+        raise ServiceError(f"{key} in params.yaml holds a password ({masked(url)}); params.yaml "
+                           f"and dvc.lock are committed: set {variable} in the environment "
+                           "instead, or keep the password in PGPASSWORD or ~/.pgpass")
+    return url
+
+
 def masked(url: str) -> str:
     """`url` for files, logs and errors: the userinfo password and any secret query parameter
     (`?password=`) replaced by ***; also `password=...` in a libpq key/value string."""

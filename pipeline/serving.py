@@ -1,7 +1,8 @@
 """The served model: an MLflow pyfunc that takes the raw test frame and returns the submission.
 
-It wraps the final model's pickle (`FinalModel.predict_frame`, the code the predict stage
-runs), with a signature that accepts the competition's data as pandas reads it.
+It wraps the final model's pickle (`FinalModel.validated` and `predict_typed`, the code the
+predict stage runs), with a signature that accepts the competition's data as pandas reads it.
+The pickle's SHA-256 record travels with it and is checked before it is loaded.
 """
 
 from __future__ import annotations
@@ -16,26 +17,27 @@ from mlflow.models import infer_signature
 from mlflow.types import DataType
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
-from pipeline.io import load_pickle
+from pipeline.io import load_pickle, sha256_record
 
 
 class SubmissionModel(mlflow.pyfunc.PythonModel):
     """The served model: raw test frame in (as read from test.csv), id and prediction out."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        self.model = load_pickle(context.artifacts["final_model"])
+        self.model = load_pickle(context.artifacts["final_model"],
+                                 context.artifacts["final_model_sha256"])
 
     def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
         schema = self.model.schema
-        prices = self.model.predict_frame(model_input)
-        return pd.DataFrame({schema.id_column: model_input[schema.id_column].to_numpy(),
-                             schema.target: prices})
+        frame = self.model.validated(model_input, "request")
+        return pd.DataFrame({schema.id_column: frame[schema.id_column].to_numpy(),
+                             schema.target: self.model.predict_typed(frame)})
 
 
 def log_pyfunc(model_path: Path, signature_frame: pd.DataFrame, input_example: pd.DataFrame,
                output_example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    """Log the served model into the active run."""
+    """Log the served model into the active run, with the model file's SHA-256 record."""
     with warnings.catch_warnings():  # integer columns here have no gap in the data
         warnings.filterwarnings("ignore", message=".*Integer columns.*")
         signature = infer_signature(signature_frame, output_example)
@@ -43,7 +45,8 @@ def log_pyfunc(model_path: Path, signature_frame: pd.DataFrame, input_example: p
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=SubmissionModel(),
-        artifacts={"final_model": str(model_path)},
+        artifacts={"final_model": str(model_path),
+                   "final_model_sha256": str(sha256_record(model_path))},
         code_paths=[str(Path(__file__).parent)],
         signature=signature,
         input_example=input_example,

@@ -32,9 +32,10 @@ def validate_submission(submission: pd.DataFrame, test_ids: pd.Series,
     if len(submission) != len(test_ids) or not np.array_equal(
             submission[id_column].to_numpy(), test_ids.to_numpy()):
         raise SubmissionError("ids are not exactly the test file's ids in order")
-    if sample is not None and not np.array_equal(np.sort(submission[id_column].to_numpy()),
-                                                 np.sort(sample[id_column].to_numpy())):
-        raise SubmissionError(f"ids differ from {sample_path}'s ids")
+    if sample is not None and not np.array_equal(  # as written: 1461.0 is not the id 1461
+            np.sort(submission[id_column].astype("str").to_numpy()),
+            np.sort(sample[id_column].astype("str").to_numpy())):
+        raise SubmissionError(f"ids differ from {sample_path}'s ids (compared as written)")
     values = submission[target].to_numpy(dtype=float)
     invalid, rule = scale.invalid(values)
     bad = ~np.isfinite(values) | invalid

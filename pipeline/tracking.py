@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +27,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import sqlalchemy
 import sqlalchemy.exc
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
@@ -33,12 +35,14 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from pipeline.services import ServiceError, masked
+from pipeline.services import ServiceError, from_params, masked
 from pipeline.serving import log_pyfunc
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 MAX_PARAM_LENGTH = 6000
+MODEL_SHA256_TAG = "model_sha256"  # the final model file's SHA-256, on its run and model
+OWNER_TAG = "owner"  # host:pid of the process that created (or reopened) the run
 CHAMPION_METRIC = "oof_rmse"  # on the final run; lower is better
 PLOTS_DIR = "plots"
 
@@ -52,8 +56,13 @@ class FinalRun:
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
-    """MLFLOW_TRACKING_URI if set, else params' tracking.uri, else the embedded SQLite file."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or configured or DEFAULT_TRACKING_URI
+    """MLFLOW_TRACKING_URI if set, else params' tracking.uri (without a password), else the
+    embedded SQLite file."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return from_params(configured, "tracking.uri", "MLFLOW_TRACKING_URI")
+    return DEFAULT_TRACKING_URI
 
 
 def git_commit() -> str:
@@ -77,8 +86,31 @@ class Tracker:
         _check_server(uri)
         self.client = _client(uri)
         self.experiment_id = self._experiment_id(experiment)
+        self.stage = stage
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
-                     "dvc_stage": stage, "seed": str(seed)}
+                     "dvc_stage": stage, "seed": str(seed), OWNER_TAG: _this_process()}
+
+    def fail_abandoned_runs(self) -> list[str]:
+        """Mark FAILED the runs of this stage that a process on this host left RUNNING and
+        that no longer exists (killed while logging); return a line for each. Runs owned by
+        another host are left alone: whether their process lives cannot be told from here."""
+        host = socket.gethostname()
+        lines = []
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=1000,
+            filter_string=f"tags.dvc_stage = '{self.stage}' and attributes.status = 'RUNNING'")
+        for run in runs:
+            owner = run.data.tags.get(OWNER_TAG, "")
+            owner_host, _, pid = owner.rpartition(":")
+            if owner_host != host or not pid.isdigit() or owner == _this_process() or \
+                    _process_exists(int(pid)):
+                continue
+            self.client.set_tag(run.info.run_id, "failed_because",
+                                f"left RUNNING by process {owner}, which is gone")
+            self.client.set_terminated(run.info.run_id, "FAILED")
+            lines.append(f"marked MLflow run {run.info.run_id} ({run.info.run_name}) FAILED: "
+                         f"process {owner} left it RUNNING and is gone")
+        return lines
 
     def _experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -104,6 +136,7 @@ class Tracker:
         """The study's parent run: reopened when the study resumes, else created."""
         if existing_run_id and self._run_exists(existing_run_id):
             self.client.update_run(existing_run_id, status="RUNNING")
+            self.client.set_tag(existing_run_id, OWNER_TAG, _this_process())
             return existing_run_id
         run = self.client.create_run(self.experiment_id, run_name=f"study {study_name}",
                                      tags={**self.tags, "optuna_study": study_name,
@@ -170,10 +203,13 @@ class Tracker:
                         signature_frame: pd.DataFrame, input_example: pd.DataFrame,
                         output_example: pd.DataFrame,
                         artifacts: Iterable[Path], extra_tags: dict[str, str],
+                        model_sha256: str,
                         figures: Mapping[str, Figure] | None = None) -> FinalRun:
-        """The final model's run: params, scores, artifacts, figures and the pyfunc model."""
+        """The final model's run: params, scores, artifacts, figures and the pyfunc model,
+        the run and the logged model tagged with the model file's SHA-256."""
         run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                     tags={**self.tags, **extra_tags, "run_kind": "final"})
+                                     tags={**self.tags, **extra_tags, "run_kind": "final",
+                                           MODEL_SHA256_TAG: model_sha256})
         run_id = run.info.run_id
         now = _now_ms()
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
@@ -184,6 +220,7 @@ class Tracker:
         self.log_figures(run_id, figures or {})
         with tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
             info = log_pyfunc(model_path, signature_frame, input_example, output_example)
+        self.client.set_logged_model_tags(info.model_id, {MODEL_SHA256_TAG: model_sha256})
         self.client.set_terminated(run_id, "FINISHED")
         return FinalRun(run_id, info.model_uri)
 
@@ -210,15 +247,62 @@ class Tracker:
 
 def _client(uri: str, attempts: int = 8) -> MlflowClient:
     """A client of the store; a database store is created (migrated) on first use, and when
-    several workers start on a fresh database at once, all but one fail and retry."""
+    several workers start on a fresh database at once, all but one fail and retry. A SQLite
+    file that does not exist yet is created, with its folder; a store that cannot be opened
+    is a ServiceError naming it."""
+    _check_database(uri)
     for attempt in range(attempts):
         try:
             return MlflowClient(tracking_uri=uri)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, MlflowException):
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                MlflowException) as exc:
             if attempt == attempts - 1:
-                raise
+                raise _unusable(uri, exc) from exc
             time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+            raise _unusable(uri, exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_database(uri: str, timeout: int = 10) -> None:
+    """Fail fast on a tracking URI that names no store, or a database server that cannot be
+    reached or lacks the database: MLflow would retry for minutes, then raise."""
+    if "://" not in uri and not uri.startswith("databricks"):  # a bare path: the file store
+        raise ServiceError(f"not an MLflow tracking URI: {masked(uri)}, expected e.g. "
+                           "sqlite:///mlflow.db, postgresql+psycopg://user@host:5432/db or "
+                           "http://host:5000 (set by tracking.uri in params.yaml or "
+                           "MLFLOW_TRACKING_URI)")
+    if not uri.startswith(("postgresql", "mysql")):
+        return
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": timeout})
+        try:
+            engine.connect().close()
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        raise _unusable(uri, exc) from exc
+
+
+def _unusable(uri: str, exc: BaseException) -> ServiceError:
+    reason = str(getattr(exc, "orig", None) or exc).replace(uri, masked(uri)).strip().splitlines()
+    return ServiceError(f"cannot open the MLflow tracking store {masked(uri)}: "
+                        f"{reason[0] if reason else type(exc).__name__} (set by tracking.uri "
+                        "in params.yaml or MLFLOW_TRACKING_URI)")
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _check_server(uri: str, timeout: float = 10.0) -> None:

@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from pipeline.config import Config, config_from_dict
+from pipeline.data.validate import load_competition
+from pipeline.final import fit_final_model
+from pipeline.io import save_pickle
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,6 +109,22 @@ def competition(tmp_path: Path, houses) -> Path:
 @pytest.fixture
 def config(competition: Path) -> Config:
     return config_from_dict(small_params(competition))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """The synthetic competition's CSVs, params.yaml (NA declared missing) and a final model
+    saved as the train stage saves it, with its SHA-256 record: model.pkl(.sha256)."""
+    root = tmp_path_factory.mktemp("trained")
+    train = make_houses(150, seed=1)
+    test = make_houses(50, seed=2, first_id=1001).drop(columns="SalePrice")
+    write_competition(root / "raw", train, test)
+    params = small_params(root / "raw", data={"na_values": ["NA"]})
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    cfg = config_from_dict(params)
+    frame, _, schema = load_competition(cfg.data)
+    save_pickle(root / "model.pkl", fit_final_model(frame, schema, cfg, {}).model)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -166,3 +166,44 @@ def test_a_tracking_server_that_cannot_be_reached(tmp_path, monkeypatch, capsys)
                          OPTUNA_STORAGE=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert code == 2
     assert f"error: cannot reach the MLflow tracking server {uri}" in err
+
+
+def stage_main(root: Path, monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """One stage through the CLI in this process, with no service set in the environment."""
+    from pipeline.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    code = main(["--params", str(root / "params.yaml"), "-q", *args])
+    return code, capsys.readouterr().err
+
+
+def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(tmp_path, monkeypatch,
+                                                                     capsys):
+    write_competition(tmp_path / "raw", make_houses(4, seed=1),
+                      make_houses(3, seed=2, first_id=1001).drop(columns="SalePrice"))
+    params = small_params(tmp_path / "raw", cv={"n_folds": 5},
+                          tracking={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    code, err = stage_main(tmp_path, monkeypatch, capsys, "prepare", "--out",
+                           str(tmp_path / "prepared"))
+    assert code == 0, err  # prepare reads no cv params: the folds are checked where used
+    for stage in (["reference", "--out", str(tmp_path / "reference")],
+                  ["plan", "--out", str(tmp_path / "plan")]):
+        code, err = stage_main(tmp_path, monkeypatch, capsys, *stage,
+                               "--prepared", str(tmp_path / "prepared"))
+        assert code == 2 and err.strip() == ("error: cv.n_folds: 5 folds need at least 5 "
+                                             "training rows left for fitting, the data has 4")
+    assert not (tmp_path / "reference").exists() and not (tmp_path / "plan").exists()
+
+
+def test_a_password_in_params_yaml_stops_the_stage_before_it_is_recorded(
+        tmp_path, monkeypatch, capsys):
+    root = make_project(tmp_path)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tune"]["storage"] = f"sqlite:///{tmp_path / 'optuna.db'}?password=hunter2"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    code, err = stage_main(root, monkeypatch, capsys, *tune_args(root))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: tune.storage in params.yaml holds a password (sqlite:///")
+    assert "password=***" in err and "hunter2" not in err

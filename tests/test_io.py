@@ -4,6 +4,7 @@ moment, even by SIGKILL, leaves the old output or the complete new one, never a 
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -14,21 +15,30 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import atomic_dir, clear_leftovers, load_pickle
+from pipeline.io import (
+    ModelFileError,
+    atomic_dir,
+    clear_leftovers,
+    load_pickle,
+    save_pickle,
+    sha256_record,
+)
 
 from .conftest import REPO
 
 WRITER = textwrap.dedent("""
+    import pickle
     import sys
     from pathlib import Path
-    from pipeline.io import atomic_dir, save_pickle
+    from pipeline.io import atomic_dir, atomic_write_bytes
 
     target, kind = Path(sys.argv[1]), sys.argv[2]
     i = 0
     while True:
         i += 1
-        if kind == "file":  # a model: 4 MB, every byte telling which write it came from
-            save_pickle(target, {"i": i, "payload": bytes([i % 256]) * 4_000_000})
+        if kind == "file":  # a model's bytes: 4 MB, every byte telling which write it came from
+            payload = bytes([i % 256]) * 4_000_000
+            atomic_write_bytes(target, pickle.dumps({"i": i, "payload": payload}))
         else:  # a stage's output directory (prepare, evaluate's plots): two files
             with atomic_dir(target) as tmp:
                 (tmp / "a.txt").write_text(str(i) * 100_000)
@@ -52,7 +62,7 @@ def kill_while_writing(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize("attempt", range(3))
 def test_sigkill_never_leaves_a_half_written_file(tmp_path, attempt):
     target = kill_while_writing(tmp_path, "file")
-    data = load_pickle(target)  # never truncated
+    data = pickle.loads(target.read_bytes())  # never truncated
     assert data["payload"] == bytes([data["i"] % 256]) * 4_000_000
 
 
@@ -91,3 +101,29 @@ def test_a_failing_stage_leaves_the_old_set(tmp_path):
         raise RuntimeError("the stage failed")
     assert (target / "a.txt").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_model_file_is_loaded_only_with_the_sha256_recorded_for_it(tmp_path):
+    """save_pickle records the hash beside the file (as sha256sum writes it); load_pickle
+    unpickles nothing whose bytes differ from the record, or that has no record."""
+    path = tmp_path / "model.pkl"
+    digest = save_pickle(path, {"weights": [1.0, 2.0]})
+    record = sha256_record(path)
+    assert record.read_text() == f"{digest}  model.pkl\n"
+    assert load_pickle(path) == {"weights": [1.0, 2.0]}
+
+    class Loud:  # what a replaced pickle can do: run code on load
+        def __reduce__(self):
+            return (Path.write_text, (tmp_path / "ran", "code ran"))
+
+    path.write_bytes(pickle.dumps(Loud()))  # replaced, the record left as it was
+    with pytest.raises(ModelFileError, match=r"model\.pkl: its SHA-256 \(\w{16}\.\.\.\) is not "
+                                             r"the one recorded in model\.pkl\.sha256"):
+        load_pickle(path)
+    record.unlink()
+    with pytest.raises(ModelFileError, match=r"model\.pkl: no SHA-256 recorded for it "
+                                             r"\(model\.pkl\.sha256 is missing"):
+        load_pickle(path)
+    assert not (tmp_path / "ran").exists()  # nothing was unpickled
+    with pytest.raises(ModelFileError, match=r"nowhere\.pkl: file not found"):
+        load_pickle(tmp_path / "nowhere.pkl")

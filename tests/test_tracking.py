@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Iterator
 
 import matplotlib.image as mpimg
 import mlflow
 import pandas as pd
+import psycopg
 import pytest
 
 from pipeline import report
 from pipeline.registry import Registration, register_final_model
+from pipeline.services import ServiceError
 from pipeline.tracking import CHAMPION_METRIC, FinalRun, Tracker
 
+from .conftest import REPO
 from .test_report import PNG_MAGIC, oof_frame, trials_frame
 
 
@@ -133,3 +141,88 @@ def test_describe_says_what_happened():
                                "version 2 (0.20000 is not beaten)")
     moved = Registration("m", "champion", "3", 0.15, True, "2", 0.2)
     assert "models:/m@champion -> version 3" in moved.describe()
+
+
+KILLED_WHILE_LOGGING = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import pandas as pd
+    import pipeline.tracking as tracking
+
+    def killed(*args, **kwargs):  # the process dies while MLflow writes the model
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    tracking.log_pyfunc = killed
+    tracker = tracking.Tracker(sys.argv[1], "test", "train", 7, "abc123")
+    frame = pd.DataFrame({"x": [1.0]})
+    tracker.log_final_model("final model", {}, {"oof_rmse": 0.1}, {}, Path("model.pkl"),
+                            frame, frame, frame, [], {}, model_sha256="0" * 64)
+""")
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_failed_by_its_stage(tracker):
+    """A kill during model logging leaves the final run RUNNING; the next train stage on
+    this host sees its process is gone and marks it FAILED. Live runs are left alone."""
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_LOGGING, tracker.uri],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = tracker.client.search_runs(
+        [tracker.experiment_id],
+        "attributes.status = 'RUNNING' and attributes.run_name = 'final model'")
+    assert len(left) == 1 and left[0].data.tags["owner"].endswith(f":{killed_pid(left[0])}")
+    live = tracker.client.create_run(tracker.experiment_id, run_name="live",
+                                     tags=tracker.tags).info.run_id  # this process's
+    other_stage = tracker.client.create_run(
+        tracker.experiment_id, tags={**left[0].data.tags, "dvc_stage": "tune"}).info.run_id
+    lines = Tracker(tracker.uri, "test", "train", 7, "abc123").fail_abandoned_runs()
+    run = tracker.client.get_run(left[0].info.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failed_because"].startswith("left RUNNING by process ")
+    assert lines == [f"marked MLflow run {run.info.run_id} (final model) FAILED: process "
+                     f"{run.data.tags['owner']} left it RUNNING and is gone"]
+    assert tracker.client.get_run(live).info.status == "RUNNING"
+    assert tracker.client.get_run(other_stage).info.status == "RUNNING"  # not train's
+    for run_id in (live, other_stage):
+        tracker.client.set_terminated(run_id)
+
+
+def killed_pid(run) -> str:
+    return run.data.tags["owner"].rpartition(":")[2]
+
+
+def test_a_missing_sqlite_store_is_created_with_its_folder(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}"
+    Tracker(uri, "test", "train", 7, "abc123")
+    assert (tmp_path / "not" / "yet" / "mlflow.db").is_file()
+
+
+@pytest.mark.parametrize("uri, reason", [
+    ("mlflow.db", r"not an MLflow tracking URI: mlflow\.db, expected e\.g\. sqlite:///"),
+    ("sqlite://mlflow.db", r"cannot open the MLflow tracking store sqlite://mlflow\.db: "),
+    ("sqlite:///{tmp}/a-file/mlflow.db", r"cannot open the MLflow tracking store sqlite:///"
+                                         r".*a-file/mlflow\.db: \[Errno 17\] File exists"),
+])
+def test_a_tracking_store_that_cannot_be_opened_is_one_service_error(tmp_path, uri, reason):
+    (tmp_path / "a-file").write_text("not a folder")
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=reason) as raised:
+        Tracker(uri.format(tmp=tmp_path), "test", "train", 7, "abc123")
+    assert "\n" not in str(raised.value) and str(raised.value).endswith(
+        "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)")
+    assert time.monotonic() - started < 10
+
+
+def test_a_database_server_without_the_database_fails_fast_with_the_password_masked():
+    try:
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3
+                        ).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({exc}); CI provides it")
+    uri = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/no_such_database_here"
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=r"cannot open the MLflow tracking store "
+                                           r"postgresql\+psycopg://postgres:\*\*\*@127\.0\.0\.1"
+                                           r":5432/no_such_database_here: .*does not exist"):
+        Tracker(uri, "test", "train", 7, "abc123")
+    assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s

@@ -29,6 +29,10 @@ class DataConfig(Section):
     drop_columns: tuple[Name, ...] = ()
     column_types: dict[Name, ColumnKind] = {}
     ordinal_levels: dict[Name, tuple[Name, ...]] = {}
+    # an empty field is missing; any other text only when declared: na_values in every
+    # column but the id (House Prices writes NA), column_na_values in one column on top
+    na_values: tuple[Name, ...] = ()
+    column_na_values: dict[Name, tuple[Name, ...]] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -55,6 +59,9 @@ class DataConfig(Section):
             if self.column_types.get(column, "ordinal") != "ordinal":
                 raise ValueError(f"data.ordinal_levels.{column} is given but "
                                  f"data.column_types says {self.column_types[column]!r}")
+        if self.id_column in self.column_na_values:
+            raise ValueError(f"data.column_na_values names {self.id_column!r}, the id column: "
+                             "an id is never missing text (an id 'NA' is the id 'NA')")
         for column, kind in self.column_types.items():
             if kind == "ordinal" and column not in self.ordinal_levels:
                 raise ValueError(f"data.column_types.{column} is 'ordinal' but "

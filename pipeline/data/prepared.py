@@ -1,4 +1,5 @@
-"""The prepare stage's output on disk: typed frames, the schema and the data's hash."""
+"""The prepare stage's output on disk: typed frames, the schema, the data's hash, and how the
+raw CSV files were read (so the final model reads a new test file the same way)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
 from pipeline.io import read_json, write_json, write_parquet
 
@@ -19,6 +21,7 @@ class Prepared:
     test: pd.DataFrame
     schema: Schema
     data_hash: str  # of the raw files: tags every MLflow run, names the Optuna study
+    reading: ReadOptions  # the id read as text, the strings declared missing
 
 
 def write_prepared(directory: Path, prepared: Prepared) -> None:
@@ -26,6 +29,7 @@ def write_prepared(directory: Path, prepared: Prepared) -> None:
     write_parquet(directory / "train.parquet", prepared.train)
     write_parquet(directory / "test.parquet", prepared.test)
     (directory / "schema.json").write_text(prepared.schema.to_json() + "\n", encoding="utf-8")
+    (directory / "reading.json").write_text(prepared.reading.to_json() + "\n", encoding="utf-8")
     write_json(directory / "meta.json", {"data_hash": prepared.data_hash,
                                          "train_rows": len(prepared.train),
                                          "test_rows": len(prepared.test)})
@@ -38,4 +42,5 @@ def load_prepared(directory: str | Path) -> Prepared:
         test=pd.read_parquet(directory / "test.parquet"),
         schema=Schema.from_json((directory / "schema.json").read_text(encoding="utf-8")),
         data_hash=read_json(directory / "meta.json")["data_hash"],
+        reading=ReadOptions.from_json((directory / "reading.json").read_text(encoding="utf-8")),
     )

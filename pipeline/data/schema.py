@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig
+from pipeline.data.errors import shown
 from pipeline.data.values import date_format, looks_datetime, looks_numeric
 from pipeline.metrics import TargetScale
 
@@ -47,11 +48,6 @@ class Schema:
 
     def of_kind(self, kind: str) -> list[str]:
         return [c for c, k in self.columns.items() if k == kind]
-
-    @property
-    def text_columns(self) -> tuple[str, ...]:
-        """Columns to read from a CSV as text, never as numbers (text ids like '0012')."""
-        return (self.id_column,) if self.id_type == "text" else ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -121,7 +117,7 @@ def resolve_id_type(train: pd.DataFrame, test: pd.DataFrame | None, cfg: DataCon
     if not ids:
         return "integer"  # the missing column is reported by validation
     text = pd.concat(ids).astype("str")
-    return "integer" if text.str.fullmatch(r"-?(0|[1-9]\d{0,17})").all() else "text"
+    return "integer" if text.str.fullmatch(r"0|-?[1-9]\d{0,17}").all() else "text"
 
 
 def describe_schema(schema: Schema) -> str:
@@ -147,8 +143,8 @@ def describe_schema(schema: Schema) -> str:
 
 
 def _names(names: list[str], limit: int = 30) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    text = ", ".join(names[:limit])
+    return text + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, str],
@@ -162,7 +158,7 @@ def _warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, str],
         if columns[column] == "categorical":
             if distinct and date_format(values) is not None:
                 notes.append(
-                    f"{column}: text that reads as dates (e.g. {values.iloc[0]!r}); set "
+                    f"{column}: text that reads as dates (e.g. {shown(values.iloc[0])}); set "
                     f"data.column_types.{column}: datetime to use it as one")
             elif distinct >= HIGH_CARDINALITY or (distinct > 20 and distinct > n_rows / 2):
                 notes.append(
@@ -184,11 +180,9 @@ def _warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, str],
                          "carries no information (the model sees a constant); list it in "
                          "data.drop_columns")
         elif values.nunique(dropna=False) == 1:
-            value = values.iloc[0]
-            value = value.item() if isinstance(value, np.generic) else value
-            notes.append(f"{column}: the same value ({value!r}) on every training "
-                         "row, so it carries no information (the model sees a constant); "
-                         "list it in data.drop_columns")
+            notes.append(f"{column}: the same value ({shown(values.iloc[0])}) on every "
+                         "training row, so it carries no information (the model sees a "
+                         "constant); list it in data.drop_columns")
     if few:
         notes.append(
             f"whole-number columns with few distinct values, inferred numeric: {_names(few)}; "

@@ -53,10 +53,12 @@ def named_format(text: pd.Series) -> str | None:
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """Category labels as text; whole numbers lose their '.0' so 60 and 60.0 are one label."""
+    """Category labels as text; whole numbers lose their '.0' so 60 and 60.0 are one label
+    (those an integer holds exactly: 1e300 and inf stay as floats write them)."""
     if is_number_dtype(values):
         numbers = values.astype("float64")
-        if numbers.dropna().eq(np.floor(numbers.dropna())).all():
+        present = numbers.dropna()
+        if (present.eq(np.floor(present)) & (present.abs() < 2**53)).all():
             return numbers.astype("Int64").astype("str")
     return values.astype("str")
 

@@ -1,4 +1,5 @@
-"""predict: predict the raw test file with the final model; check the submission against the
+"""predict: check the raw test file as prepare does, predict it with the final model (loaded
+only if its SHA-256 matches the train stage's record); check the submission against the
 sample submission and write it."""
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ def run(cfg: Config, model_path: Path, out_path: Path) -> pd.DataFrame:
     set_threads(None, cfg.base.threads)
     model: FinalModel = load_pickle(model_path)
     schema = model.schema
-    raw_test = read_csv(cfg.data.test, schema.text_columns)
-    predictions = model.predict_frame(raw_test, source=cfg.data.test)
-    submission = build_submission(raw_test[schema.id_column], predictions, schema.id_column,
+    test = model.validated(read_csv(cfg.data.test, model.reading), cfg.data.test)
+    ids = test[schema.id_column]
+    submission = build_submission(ids, model.predict_typed(test), schema.id_column,
                                   schema.target)
-    sample = (read_csv(cfg.data.sample_submission, schema.text_columns)
+    sample = (read_csv(cfg.data.sample_submission, model.reading)
               if cfg.data.sample_submission else None)
-    validate_submission(submission, raw_test[schema.id_column], sample, model.scale,
+    validate_submission(submission, ids, sample, model.scale,
                         sample_path=cfg.data.sample_submission or "")
     write_submission(out_path, submission)
     log.info("wrote %s: %d rows", out_path, len(submission))

@@ -8,7 +8,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.data.errors import DataError
 from pipeline.data.prepared import Prepared, write_prepared
-from pipeline.data.read import read_csv
+from pipeline.data.read import ReadOptions, read_csv
 from pipeline.data.schema import describe_schema
 from pipeline.data.validate import load_competition, validate_sample
 from pipeline.features import validate_feature_config
@@ -18,16 +18,17 @@ log = logging.getLogger("pipeline")
 
 
 def run(cfg: Config, out_dir: Path) -> Prepared:
-    """Write `out_dir`: train.parquet, test.parquet, schema.json, meta.json."""
+    """Write `out_dir`: train.parquet, test.parquet, schema.json, meta.json, reading.json."""
     train, test, schema = load_competition(cfg.data)
     try:
         validate_feature_config(schema, cfg.features)
     except ValueError as exc:
         raise DataError("params.yaml", str(exc)) from exc
+    reading = ReadOptions.of(cfg.data)
     if cfg.data.sample_submission:
-        sample = read_csv(cfg.data.sample_submission, schema.text_columns)
+        sample = read_csv(cfg.data.sample_submission, reading)
         validate_sample(sample, test[cfg.data.id_column], cfg.data, cfg.data.sample_submission)
-    prepared = Prepared(train, test, schema, file_hash([cfg.data.train, cfg.data.test]))
+    prepared = Prepared(train, test, schema, file_hash([cfg.data.train, cfg.data.test]), reading)
     log.info("%s: %d rows; %s: %d rows", cfg.data.train, len(train), cfg.data.test, len(test))
     for line in describe_schema(schema).splitlines():
         log.info("%s", line)

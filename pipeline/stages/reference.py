@@ -1,5 +1,5 @@
 """reference: cross-validate the reference models on the MLP's folds and features; keep the
-fitted fold models so the train stage can blend them in."""
+fitted fold models (with their SHA-256 record) so the train stage can blend them in."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ GBM_SHARE = 0.8  # of the references' time; the Lasso takes far less
 
 
 def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
-    """Write `out_dir`: oof_predictions.csv, reference_metrics.json, reference_models.pkl."""
+    """Write `out_dir`: oof_predictions.csv, reference_metrics.json, reference_models.pkl
+    and its SHA-256 record reference_models.pkl.sha256."""
     started = time.monotonic()
     threads = set_threads(None, cfg.base.threads)
     prepared = load_prepared(prepared_dir)

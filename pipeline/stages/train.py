@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +15,8 @@ from matplotlib.figure import Figure
 from pipeline import report
 from pipeline.config import Config
 from pipeline.cv import setup_folds
-from pipeline.data.prepared import load_prepared
-from pipeline.data.read import read_csv
-from pipeline.data.schema import Schema
+from pipeline.data.prepared import Prepared, load_prepared
+from pipeline.data.read import ReadOptions, read_csv
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
 from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
 from pipeline.plan import Plan
@@ -31,7 +31,8 @@ log = logging.getLogger("pipeline")
 
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
         references_path: Path, out_dir: Path) -> dict:
-    """Write `out_dir`: model.pkl, oof_predictions.csv, learning_curves.csv, train_metrics.json."""
+    """Write `out_dir`: model.pkl and its SHA-256 record model.pkl.sha256,
+    oof_predictions.csv, learning_curves.csv, train_metrics.json."""
     started = time.monotonic()
     set_threads(None, cfg.base.threads)
     plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
@@ -49,7 +50,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
                f"seeds x {len(views)} views)", "epochs") as progress:
         fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
                                  references if cfg.ensemble.blend_with else None, setup,
-                                 on_epoch=lambda _: progress.update())
+                                 on_epoch=lambda _: progress.update(),
+                                 reading=prepared.reading)
     metrics = fitted.metrics
     log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
@@ -62,15 +64,17 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
+    for line in tracker.fail_abandoned_runs():
+        log.info("%s", line)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "oof_predictions.csv", fitted.oof)
         write_csv(tmp / "learning_curves.csv", curves)
         write_json(tmp / "train_metrics.json", summary)
-        save_pickle(tmp / "model.pkl", fitted.model)
+        digest = save_pickle(tmp / "model.pkl", fitted.model)
         figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
         try:
-            final = _log_final_run(tracker, cfg, fitted, best, views, prepared.schema, tmp,
-                                   figs, references)
+            final = _log_final_run(tracker, cfg, fitted, best, views, prepared, tmp, figs,
+                                   references, digest)
         finally:
             report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
@@ -83,10 +87,13 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
 
 
 def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
-                   views: tuple[str, ...], schema: Schema, out_dir: Path,
-                   figs: dict[str, Figure], references: References) -> FinalRun:
+                   views: tuple[str, ...], prepared: Prepared, out_dir: Path,
+                   figs: dict[str, Figure], references: References,
+                   model_sha256: str) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
-    raw_test = read_csv(cfg.data.test, schema.text_columns)
+    schema = prepared.schema
+    served = _as_served(prepared)
+    raw_test = read_csv(cfg.data.test, served)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
@@ -102,18 +109,24 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
                     for k, v in scores.items() if k != "fold_rmse"}},
         step_metrics={"fold_rmse": fitted.fold_scores},
         model_path=out_dir / "model.pkl",
-        signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
+        signature_frame=_signature_frame(cfg, raw_test, served),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
                     "study_run_id": tracker.find_study_run(best["study"]) or ""},
-        figures=figs)
+        model_sha256=model_sha256, figures=figs)
 
 
-def _signature_frame(cfg: Config, raw_test: pd.DataFrame,
-                     text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def _as_served(prepared: Prepared) -> ReadOptions:
+    """The CSV files read as a request to the served model arrives (`mlflow models predict`
+    reads a CSV with pandas): integer ids as numbers, text ids as text."""
+    text_ids = prepared.schema.id_type == "text"
+    return replace(prepared.reading, id_column=prepared.schema.id_column if text_ids else None)
+
+
+def _signature_frame(cfg: Config, raw_test: pd.DataFrame, served: ReadOptions) -> pd.DataFrame:
     """Raw train (minus target) and test rows together, as pandas reads them: an integer
     column with a gap in either file is float64, so the served model's signature accepts
     missing values wherever the competition's data has them, and test.csv as it is."""
-    raw_train = read_csv(cfg.data.train, text_columns).drop(columns=[cfg.data.target])
+    raw_train = read_csv(cfg.data.train, served).drop(columns=[cfg.data.target])
     return pd.concat([raw_train, raw_test], ignore_index=True)

@@ -55,7 +55,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
     if t.storage.startswith("sqlite"):
         log.warning("the study lives in SQLite (%s): parallel workers may stop on 'database is "
                     "locked'; use PostgreSQL (or a journal file on one machine), see "
-                    "docs/scaling-out.md", t.storage)
+                    "docs/scaling-out.md", masked(t.storage))
     log.info("worker %s joins study %s in %s: %d of %d trials finished", me, t.name,
              masked(t.storage), finished_trials(t.study), n_trials)
     deadline = (None if cfg.tune.timeout_minutes is None

@@ -15,6 +15,7 @@ import optuna
 from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import load_prepared
+from pipeline.services import from_params
 from pipeline.tracking import Tracker, resolve_tracking_uri
 from pipeline.tune.objective import make_objective, make_pruner, study_name
 from pipeline.tune.study import (
@@ -47,9 +48,10 @@ class Tuning:
 
 def resolve_storage(cfg: Config, storage_dir: Path) -> str:
     """OPTUNA_STORAGE if set, else params' tune.storage, else SQLite under storage_dir."""
-    url = os.environ.get("OPTUNA_STORAGE") or cfg.tune.storage
-    if url:
-        return url
+    if os.environ.get("OPTUNA_STORAGE"):
+        return os.environ["OPTUNA_STORAGE"]
+    if cfg.tune.storage:
+        return from_params(cfg.tune.storage, "tune.storage", "OPTUNA_STORAGE")
     Path(storage_dir).mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{Path(storage_dir) / 'optuna.db'}"
 
@@ -71,6 +73,9 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
                       "tune" if worker is None else "tune-worker", cfg.base.seed,
                       prepared.data_hash)
+    if worker is None:  # the stage: its own runs a killed stage left RUNNING
+        for line in tracker.fail_abandoned_runs():
+            log.info("%s", line)
     parent = study_parent_run(study, storage, tracker, name)
 
     def on_trial(record: TrialRecord) -> None:

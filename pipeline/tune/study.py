@@ -21,6 +21,7 @@ from pipeline.services import ServiceError, masked
 from pipeline.tune.trials import FINISHED, TrialRecord, to_record
 
 RUNNING = optuna.trial.TrialState.RUNNING
+log = logging.getLogger("pipeline")
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 CONNECT_TIMEOUT_SECONDS = 10  # a storage server that does not answer fails the stage, no hang
 MAX_FAILURES_IN_A_ROW = 5
@@ -147,8 +148,9 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
     other processes count as under way, so a worker starts one only while the study still
     needs it (workers started at the same moment may add one or two more). With
     `wait_for_others` (the tune stage), it then waits for those trials to finish or, when
-    their worker died, to go stale and be retried here. `max_trials` bounds the trials this
-    process runs. Heartbeats are needed to tell a running trial from a dead one: without
+    their worker died, to go stale and be retried here, and logs which trials it waits for
+    and how long a dead worker's trial takes to go stale. `max_trials` bounds the trials
+    this process runs. Heartbeats are needed to tell a running trial from a dead one: without
     them, trials left RUNNING are ignored.
     """
     if n_trials is None and deadline is None:
@@ -167,6 +169,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
             on_trial(ran[-1])
 
     failures_in_row = 0
+    waiting_for: tuple[int, ...] = ()
     while True:
         left = None if deadline is None else deadline - time.monotonic()
         durations = [r.seconds for r in ran if r.seconds is not None]
@@ -189,6 +192,10 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
         if startable <= 0:
             if not wait_for_others:
                 break
+            running_now = [t for t in trials if t.state == RUNNING]
+            if tuple(t.number for t in running_now) != waiting_for:
+                waiting_for = tuple(t.number for t in running_now)
+                log.info("%s", waiting_line(running_now, grace_period(study)))
             time.sleep(poll_seconds)
             continue
         batch = min(n_jobs, startable)
@@ -208,6 +215,26 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
 
 def _has_complete(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def waiting_line(running: list[optuna.trial.FrozenTrial], grace: int | None) -> str:
+    """What a study that needs no new trial is waiting for: the trials still running, where,
+    and when one whose worker died is failed and run again."""
+    trials = ", ".join(
+        f"{t.number} (worker {t.user_attrs.get('worker', 'unknown')}, started "
+        f"{t.datetime_start:%H:%M:%S})" if t.datetime_start else str(t.number) for t in running)
+    stale = f" once its heartbeat is {grace} s old (tune.grace_period)" if grace else ""
+    return (f"waiting for running trial{'s' if len(running) > 1 else ''} {trials}; a trial "
+            f"whose worker was stopped is marked failed and run again here{stale}")
+
+
+def grace_period(study: optuna.Study) -> int | None:
+    """Seconds without a heartbeat after which a running trial is taken for dead."""
+    interval = heartbeat_enabled(study) and study._storage.get_heartbeat_interval()
+    if not interval:
+        return None
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache
+    return getattr(storage, "grace_period", None) or 2 * interval
 
 
 def heartbeat_enabled(study: optuna.Study) -> bool:

@@ -33,6 +33,16 @@ def test_repository_params_keep_house_prices_names():
     assert (cfg.data.id_column, cfg.data.target, cfg.data.id_type) == ("Id", "SalePrice",
                                                                        "integer")
     assert cfg.tracking.experiment == "house-prices" and cfg.tune.study_name == "mlp"
+    # NA is House Prices' word for "none" (and for unknown); None labels MasVnrType's "none"
+    assert cfg.data.na_values == ("NA",)
+    assert dict(cfg.data.column_na_values) == {"MasVnrType": ("None",)}
+
+
+def test_missing_strings_are_text_and_numbers_are_read_as_written():
+    cfg = config_from_dict({"data": {**DATA, "na_values": ["NA", -999, 0.5],
+                                     "column_na_values": {"a": ["?"]}}})
+    assert cfg.data.na_values == ("NA", "-999", "0.5")
+    assert dict(cfg.data.column_na_values) == {"a": ("?",)}
 
 
 @pytest.mark.parametrize("data, message", [
@@ -51,6 +61,11 @@ def test_repository_params_keep_house_prices_names():
     ({"ordinal_levels": {"g": ["lo"]}, "column_types": {"g": "numeric"}},
      "data.ordinal_levels.g is given but data.column_types says 'numeric'"),
     ({"train": None}, "data.train: expected a string, got None"),
+    ({"column_na_values": {"id": ["NA"]}}, "data.column_na_values names 'id', the id column: "
+                                           "an id is never missing text"),
+    ({"na_values": ["NA", None]}, r"data.na_values.1: expected a string, got None"),
+    ({"na_values": "NA"}, r"data.na_values: expected a list, got 'NA'"),
+    ({"column_na_values": {"a": [""]}}, r"data.column_na_values.a.0: must not be empty"),
 ])
 def test_bad_data_contracts_are_rejected(data, message):
     with pytest.raises(ConfigError, match=message):
