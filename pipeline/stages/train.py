@@ -21,7 +21,14 @@ from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_c
 from pipeline.reference import References
 from pipeline.registry import register_final_model
 from pipeline.runtime import set_threads
-from pipeline.tracking import FinalRun, Tracker, resolve_tracking_uri
+from pipeline.tracking import (
+    CHAMPION_METRIC,
+    FOLD_CURVES,
+    HEADLINE_METRIC,
+    FinalRun,
+    Tracker,
+    resolve_tracking_uri,
+)
 
 log = logging.getLogger("pipeline")
 
@@ -36,7 +43,7 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
     setup = setup_folds(prepared.train, prepared.schema, cfg)
     views = feature_views(cfg)
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
-             cfg.ensemble.n_seeds, len(views), best["params"])
+             cfg.ensemble.n_seeds, len(views), report.rounded(best["params"]))
     fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
                              references if cfg.ensemble.blend_with else None, setup)
     metrics = fitted.metrics
@@ -51,6 +58,7 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
                       cfg.base.seed, prepared.data_hash)
+    tracker.use_training_data(prepared.train, cfg.data.train, prepared.schema.target)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "oof_predictions.csv", fitted.oof)
         write_csv(tmp / "learning_curves.csv", curves)
@@ -59,43 +67,62 @@ def run(cfg: Config, prepared_dir: Path, best_params_path: Path, references_path
         figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
         try:
             final = _log_final_run(tracker, cfg, fitted, best, views, prepared.schema, tmp,
-                                   figs, references)
+                                   figs, references, curves)
         finally:
             report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
     if cfg.tracking.registered_model:
-        registration = register_final_model(tracker, final, cfg.tracking.registered_model,
-                                            cfg.tracking.champion_alias)
+        registration = register_final_model(
+            tracker, final, cfg.tracking.registered_model, cfg.tracking.champion_alias,
+            f"From run {final.run_id} ({CHAMPION_METRIC} {metrics['oof_rmse']:.5f}, study "
+            f"{best['study']}, data {prepared.data_hash}).")
         log.info("%s", registration.describe())
     return summary
 
 
 def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
                    views: tuple[str, ...], schema: Schema, out_dir: Path,
-                   figs: dict[str, Figure], references: References) -> FinalRun:
+                   figs: dict[str, Figure], references: References,
+                   curves: pd.DataFrame) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     raw_test = read_csv(cfg.data.test, schema.text_columns)
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
+    own = {HEADLINE_METRIC if k == "oof_rmse" else k: v for k, v in fitted.metrics.items()}
     return tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "feature_views": ",".join(views),
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
-        metrics={**fitted.metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+        metrics={**own, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+                 **{f"fold_{k}_rmse": v for k, v in enumerate(fitted.fold_scores)},
                  # the references on the same folds, so the MLflow UI compares them too
                  **{f"{report.reference_key(name)}_{k}": v
                     for name, scores in references.scores.items()
                     for k, v in scores.items() if k != "fold_rmse"}},
-        step_metrics={"fold_rmse": fitted.fold_scores},
+        curves=report.curve_metrics(curves, FOLD_CURVES),
         model_path=out_dir / "model.pkl",
         signature_frame=_signature_frame(cfg, raw_test, schema.text_columns),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
                     "study_run_id": tracker.find_study_run(best["study"]) or ""},
-        figures=figs)
+        figures=figs,
+        tables={"fold_scores": report.fold_table(fitted.oof)},
+        description=_description(cfg, fitted, best, views))
+
+
+def _description(cfg: Config, fitted: FittedModel, best: dict, views: tuple[str, ...]) -> str:
+    """The final run's description: what was trained, its score, where the details are."""
+    blend = " + ".join(f"{w:.3f} x {name}" for name, w in fitted.weights.items())
+    return (f"Final model: the MLP with trial {best['trial']}'s params of study "
+            f"{best['study']}, {cfg.cv.n_folds} folds x {cfg.ensemble.n_seeds} seeds x "
+            f"{len(views)} feature views ({', '.join(views)}), blended as {blend}. "
+            f"{HEADLINE_METRIC} {fitted.metrics['oof_rmse']:.5f} (out-of-fold RMSE, model "
+            f"scale); per fold: fold_<k>_rmse and the table fold_scores.json (every member). "
+            "Learning curves: train_rmse and val_rmse per epoch (mean over folds), each fold "
+            f"under {FOLD_CURVES}/; plots under plots/.")
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame,

@@ -17,6 +17,7 @@ import optuna
 
 from pipeline.config import Config, PrunerConfig, SearchDimension, to_dict
 from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
+from pipeline.tune.trials import ATTR_DECIMALS, fold_attrs
 
 
 def study_name(cfg: Config, data_fingerprint: str) -> str:
@@ -84,9 +85,10 @@ def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds,
 
         result = cross_validate_mlp(features, y, folds, model_cfg, cfg.base.seed,
                                     on_checkpoint=on_checkpoint)
-        trial.set_user_attr("fold_scores", result.fold_scores)
-        trial.set_user_attr("score_all_rows", result.score)
-        trial.set_user_attr("score_fit_rows", result.score_fit_rows)
+        for name, value in fold_attrs(result.fold_scores).items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("score_all_rows", round(result.score, ATTR_DECIMALS))
+        trial.set_user_attr("score_fit_rows", round(result.score_fit_rows, ATTR_DECIMALS))
         return result.score if cfg.tune.objective_rows == "all" else result.score_fit_rows
 
     return objective

@@ -27,7 +27,7 @@ from pipeline.tune.study import (
     release_claim,
     set_study_attr,
 )
-from pipeline.tune.trials import TrialRecord, finished_trials, trial_counts
+from pipeline.tune.trials import METRIC_NAME, TrialRecord, finished_trials, trial_counts
 
 log = logging.getLogger("pipeline")
 
@@ -68,18 +68,17 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
                       "tune" if worker is None else "tune-worker", cfg.base.seed,
                       prepared.data_hash)
+    tracker.use_training_data(prepared.train, cfg.data.train, prepared.schema.target)
     parent = study_parent_run(study, storage, tracker, name)
 
     def on_trial(record: TrialRecord) -> None:
         tracker.log_trial(parent, name, record.number, record.state, record.value,
                           record.params, record.fold_scores, record.checkpoints,
                           record.started, record.finished)
-        finished = finished_trials(study)
         complete = trial_counts(study).get("COMPLETE", 0)
-        best = study.best_value if complete else float("nan")
-        value = f"{record.value:.5f}" if record.value is not None else "-"
-        log.info("trial %d %s: %s (best %.5f) [%d/%d]", record.number, record.state.lower(),
-                 value, best, finished, cfg.tune.n_trials)
+        best = f" (best {study.best_value:.5f})" if complete else ""
+        log.info("trial %d %s%s [%d/%d]", record.number, describe_outcome(record), best,
+                 finished_trials(study), cfg.tune.n_trials)
 
     objective = make_objective(setup.features, setup.y, setup.folds, cfg)
     return Tuning(study, url, name, tracker, parent, objective, on_trial)
@@ -117,3 +116,12 @@ def study_parent_run(study: optuna.Study, storage: optuna.storages.BaseStorage,
     run_id = tracker.find_study_run(name) or tracker.start_study_run(name, None)
     set_study_attr(study, attr, run_id)
     return run_id
+
+
+def describe_outcome(record: TrialRecord) -> str:
+    """How a trial ended, for the log: its score, where it was pruned, or that it failed."""
+    if record.state == "COMPLETE" and record.value is not None:
+        return f"complete: {METRIC_NAME} {record.value:.5f}"
+    if record.state == "PRUNED" and record.checkpoints:
+        return f"pruned at epoch {max(record.checkpoints)}"
+    return record.state.lower()

@@ -1,5 +1,9 @@
 """The study in its storage: a re-run resumes and only adds the missing trials."""
 
+import numpy as np
+import optuna
+import pytest
+
 from pipeline.tune.objective import make_objective
 from pipeline.tune.study import run_study
 from pipeline.tune.trials import best_trial, finished_trials
@@ -32,3 +36,17 @@ def test_resumed_study_draws_new_points_instead_of_replaying_the_first(setup, tm
     run_study(resumed, objective, n_trials=4, timeout_minutes=None, n_jobs=1)
     params = [t.params for t in resumed.trials]
     assert params[2] not in params[:2] and params[3] not in params[:2]
+
+
+def test_the_objective_is_named_cv_rmse_and_fold_scores_are_user_attributes(setup, tmp_path):
+    """optuna-dashboard shows "cv_rmse" instead of "Objective 0", and a column per fold."""
+    fold_setup, cfg = setup
+    objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
+    study = open_(cfg, tmp_path)
+    run_study(study, objective, n_trials=1, timeout_minutes=None, n_jobs=1)
+    reopened = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert reopened.metric_names == ["cv_rmse"]
+    (trial,) = reopened.trials
+    folds = [trial.user_attrs[f"fold_{k}_rmse"] for k in range(cfg.cv.n_folds)]
+    assert all(round(v, 6) == v for v in folds)
+    assert trial.value == pytest.approx(np.sqrt(np.mean(np.square(folds))), abs=0.02)
