@@ -80,11 +80,12 @@ def register_final_model(tracker: Tracker, final: FinalRun, name: str, alias: st
 def model_description(name: str, alias: str) -> str:
     """What the registered model holds, for its page in the UI."""
     return (f"Final models of the tabular MLP pipeline, one version per `train` stage run. "
-            f"The alias `{alias}` marks the version with the lowest {CHAMPION_METRIC} (out-of-fold "
-            f"RMSE on the model scale) so far: load it as models:/{name}@{alias}. Each version "
-            "takes the raw test frame and returns the submission (id, prediction); its source "
-            f"run holds the scores, learning curves and plots. {CHAMPION_METRIC} compares like "
-            "with like only on the same data and folds (see the data_hash tag).")
+            f"The alias `{alias}` marks the version with the lowest `{CHAMPION_METRIC}` "
+            f"(out-of-fold RMSE on the model scale) so far: load it as "
+            f"`models:/{name}@{alias}`. Each version takes the raw test frame and returns the "
+            "submission (id, prediction); its source run holds the scores, learning curves "
+            f"and plots. `{CHAMPION_METRIC}` compares like with like only on the same data and "
+            "folds (the `data_hash` tag).")
 
 
 def _alias_holder(tracker: Tracker, name: str, alias: str) -> ModelVersion | None:

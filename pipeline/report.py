@@ -33,12 +33,13 @@ def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) ->
 
 def headline(summary: dict) -> dict:
     """The few numbers `dvc metrics show` prints first: the OOF RMSE of the final model, of
-    the MLP alone and of each reference. The key sorts before metrics.json's (DVC sorts the
-    columns of all metrics files together), the names in the order final, mlp, references."""
+    the MLP alone and of each reference (`ref_<name>`). The key sorts before metrics.json's
+    (DVC sorts the columns of all metrics files together), the names in the order final,
+    mlp, references, and the row fits 120 columns."""
     scores = {"final": summary["oof_rmse"], "mlp": summary["mlp_oof_rmse"]}
-    scores.update({reference_key(name): s["oof_rmse"]
+    scores.update({f"ref_{name.removeprefix('reference_')}": s["oof_rmse"]
                    for name, s in summary["reference"].items()})
-    return {"OOF_RMSE": scores}
+    return {"RMSE": scores}
 
 
 def rounded(params: dict, digits: int = 3) -> dict:

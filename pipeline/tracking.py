@@ -60,8 +60,8 @@ EXPERIMENT_NOTE = (
     "study, with a child run per trial (expand the row); `final model` runs: one per `train` "
     "stage, with the model, its learning curves (train_rmse, val_rmse per epoch) and plots. "
     "Every run's headline score is `cv_rmse` (lower is better): sort by it. Pruned trials end "
-    "FINISHED with the tag state=pruned and have no cv_rmse; the best trial is tagged "
-    "best_trial=true.")
+    "FINISHED with the tag `state=pruned` and have no `cv_rmse`; the best trial is tagged "
+    "`best_trial=true`.")
 
 
 @dataclass(frozen=True)

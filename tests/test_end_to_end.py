@@ -117,13 +117,12 @@ def test_metrics_show_lists_the_headline_first_then_oof_and_fold_scores(project)
                 "reference.gbm.oof_rmse"):
         assert key in shown, shown
     header, first, *_ = shown.splitlines()
-    assert header.split()[:6] == ["Path", "OOF_RMSE.final", "OOF_RMSE.mlp",
-                                  "OOF_RMSE.reference_average", "OOF_RMSE.reference_gbm",
-                                  "OOF_RMSE.reference_linear"]
+    assert header.split()[:6] == ["Path", "RMSE.final", "RMSE.mlp", "RMSE.ref_average",
+                                  "RMSE.ref_gbm", "RMSE.ref_linear"]
     assert first.startswith("reports/headline.json")
     headline = dvc(project, "metrics", "show", "reports/headline.json").stdout
     assert max(len(line) for line in headline.splitlines()) <= 120
-    scores = json.loads((project / "reports/headline.json").read_text())["OOF_RMSE"]
+    scores = json.loads((project / "reports/headline.json").read_text())["RMSE"]
     assert scores["final"] == json.loads((project / "reports/metrics.json").read_text())[
         "oof_rmse"]
     metrics = json.loads((project / "reports/metrics.json").read_text())
@@ -436,6 +435,8 @@ def test_dvc_exp_run_with_a_changed_param_and_exp_show(project):
     reruns the stages that read the param, and registers a new version; the champion alias
     goes to whichever version scores lower."""
     run(project, "git", "checkout", "--", "params.yaml")  # undo earlier tests' edits
+    run(project, "git", "add", "-A")  # dvc.lock and the metrics, as a user commits them
+    run(project, "git", "commit", "-qm", "dvc repro")
     dvc(project, "exp", "run", "-n", "one-seed", "-S", "ensemble.n_seeds=1")
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["ensemble"]["n_seeds"] == 1
@@ -451,7 +452,7 @@ def test_dvc_exp_run_with_a_changed_param_and_exp_show(project):
     shown = run(project, *shlex.split(view), "--no-pager", env_extra={"COLUMNS": "120"}).stdout
     lines = shown.splitlines()
     assert max(len(line) for line in lines) <= 120 and "…" not in shown, shown
-    assert "one-seed" in shown and "ensemble.n_seeds" in shown and "OOF_RMSE.final" in shown
+    assert "one-seed" in shown and "ensemble.n_seeds" in shown and "RMSE.final" in shown
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions(f"name = '{MODEL_NAME}'")

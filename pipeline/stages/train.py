@@ -119,10 +119,11 @@ def _description(cfg: Config, fitted: FittedModel, best: dict, views: tuple[str,
     return (f"Final model: the MLP with trial {best['trial']}'s params of study "
             f"{best['study']}, {cfg.cv.n_folds} folds x {cfg.ensemble.n_seeds} seeds x "
             f"{len(views)} feature views ({', '.join(views)}), blended as {blend}. "
-            f"{HEADLINE_METRIC} {fitted.metrics['oof_rmse']:.5f} (out-of-fold RMSE, model "
-            f"scale); per fold: fold_<k>_rmse and the table fold_scores.json (every member). "
-            "Learning curves: train_rmse and val_rmse per epoch (mean over folds), each fold "
-            f"under {FOLD_CURVES}/; plots under plots/.")
+            f"`{HEADLINE_METRIC}` {fitted.metrics['oof_rmse']:.5f} (out-of-fold RMSE, model "
+            "scale); per fold: `fold_0_rmse`, ... and the table `fold_scores.json` (every "
+            "member). Learning curves (Model metrics tab): `train_rmse` and `val_rmse` per "
+            f"epoch, the mean over folds; each fold's under `{FOLD_CURVES}/`. Plots under "
+            "`plots/`.")
 
 
 def _signature_frame(cfg: Config, raw_test: pd.DataFrame,

@@ -93,11 +93,11 @@ def study_description(name: str, counts: dict[str, int], best: TrialRecord | Non
     states = ", ".join(f"{counts.get(s, 0)} {s.lower().replace('fail', 'failed')}"
                        for s in ("COMPLETE", "PRUNED", "FAIL"))
     text = (f"Optuna study {name}: {states} trials, each a child run (expand this row; sort "
-            f"by {HEADLINE_METRIC}). Pruned trials end FINISHED, tagged state=pruned, without "
-            f"{HEADLINE_METRIC}; their val_rmse curve shows where they stopped.")
+            f"by `{HEADLINE_METRIC}`). Pruned trials end FINISHED, tagged `state=pruned`, "
+            f"without `{HEADLINE_METRIC}`; their `val_rmse` curve shows where they stopped.")
     if best is not None:
-        text += (f" Best: trial {best.number} ({HEADLINE_METRIC} {best.value:.5f}, tagged "
-                 f"best_trial=true) with {report.rounded(best.params)}.")
+        text += (f" Best: trial {best.number} (`{HEADLINE_METRIC}` {best.value:.5f}, tagged "
+                 f"`best_trial=true`) with {report.rounded(best.params)}.")
     if note:
         text += f" Note: {note}."
     return text
