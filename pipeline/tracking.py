@@ -225,11 +225,6 @@ class Tracker:
             self.client.log_figure(run_id, fig, f"{PLOTS_DIR}/{stem}.png",
                                    save_kwargs={"dpi": 100})
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
-        """Plain values at step 0 (they replace what a resumed study's run held)."""
-        now = _now_ms()
-        self._log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-
     def log_artifacts(self, run_id: str, paths: Iterable[Path]) -> None:
         for path in paths:
             self.client.log_artifact(run_id, str(path))
