@@ -1,7 +1,9 @@
 """The command line: parse, dispatch to `pipeline.stages.<stage>.run`, show progress and errors.
 
-Every dvc.yaml stage is one subcommand. A bad input ends with one line naming the file,
-column, line or params key, and exit code 2; Ctrl-C (or SIGTERM) with exit code 130 (143).
+Every dvc.yaml stage is one subcommand; each says what it does when it starts and how long it
+took when it ends. A bad input ends with one line naming the file, column, line or params
+key, and exit code 2; Ctrl-C (or SIGTERM) with exit code 130 (143). The libraries' messages
+that tell a user of the pipeline nothing are held back here, at the edge; `-v` shows them.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
+import time
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -40,10 +45,27 @@ STAGES = {
     "train": ("train", "train the final model with the best params; write the model and its "
                        "OOF predictions; log and register it in MLflow"),
     "predict": ("predict", "predict the test file; validate and write the submission CSV"),
-    "evaluate": ("evaluate", "write metrics.json (model beside references) and the plots"),
+    "evaluate": ("evaluate", "write headline.json and metrics.json (model beside references) "
+                             "and the plots"),
     "summary": ("summary", "print the scores and where the results are"),
 }
 EXIT_BAD_INPUT = 2
+# Without -v: MLflow's progress bar for the artifacts it reads back (the model's input example
+# validation) and its INFO lines (creating its tables, validating that example)...
+QUIET_ENVIRONMENT = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                     "MLFLOW_LOGGING_LEVEL": "WARNING"}
+# ... and these messages (logger, start of the message): MLflow's caution that a Python model
+# object is pickled (the final model is this pipeline's own, logged to the user's own store:
+# docs/mlflow.md says to load models only from trusted stores); matplotlib's note, once per
+# fresh environment, that it builds its font cache
+QUIET_MESSAGES = (
+    ("mlflow.pyfunc", "Passing a Python object as `python_model`"),
+    ("matplotlib.font_manager", "Matplotlib is building the font cache"),
+)
+# Python warnings (category, message regex) that say nothing to a user of the pipeline
+QUIET_WARNINGS = (
+    (UserWarning, r"Hint: Inferred schema contains integer column"),  # MLflow, on the Id column
+)
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -147,11 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
     _setup_logging(args.quiet, args.verbose)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler stopping a worker: as Ctrl-C
+    started = time.monotonic()
     try:
         cfg = load_config(args.params)
+        if args.stage != "summary":
+            log.info("%s: %s", args.stage, STAGES[args.stage][1])
         # on a terminal, log lines go above the progress bars instead of through them
         with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
             _dispatch(args, cfg)
+        if args.stage != "summary":
+            log.info("%s: done in %s", args.stage, duration(time.monotonic() - started))
     except (ConfigError, DataError, SubmissionError, ServiceError, ModelFileError) as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -203,9 +230,35 @@ def _dispatch(args: argparse.Namespace, cfg: object) -> None:
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    if not verbose:
-        for noisy in ("alembic", "mlflow", "optuna"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if verbose:
+        return
+    for key, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)  # read by MLflow when it is imported
+    for noisy in ("alembic", "mlflow", "optuna"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, start in QUIET_MESSAGES:
+        logging.getLogger(name).addFilter(_Drop(start))
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+class _Drop(logging.Filter):
+    """Drops the records of one logger whose message starts with `start`."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
+def duration(seconds: float) -> str:
+    """A stage's wall time as a person reads it: 3.2 s, 1 min 24 s."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
 
 
 def _interrupt(number: int, _frame: object) -> None:

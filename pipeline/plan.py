@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from pipeline.config import Config
+from pipeline.config import Config, ModelConfig
 from pipeline.config.fields import AUTO
 
 # Batch: about this many steps per epoch, as a power of two between these bounds.
@@ -129,10 +129,28 @@ class Plan:
 
 def batch_size(cfg: Config, fit_rows: int, device: str) -> int:
     """model.batch_size, or about STEPS_PER_EPOCH steps an epoch as a power of two."""
-    if cfg.model.batch_size != AUTO:
-        return cfg.model.batch_size
+    return _batch(cfg.model, fit_rows, device)
+
+
+def _batch(model: ModelConfig, fit_rows: int, device: str) -> int:
+    if model.batch_size != AUTO:
+        return model.batch_size
     target = 2 ** round(math.log2(max(fit_rows / STEPS_PER_EPOCH, 1)))
     return int(min(MAX_BATCH[device], max(MIN_BATCH, target)))
+
+
+def resolve_model(model: ModelConfig, fit_rows: int, device: str = "cpu") -> ModelConfig:
+    """A model config's "auto" sizes from the rows alone, without a budget (for use from
+    Python, and the estimator): the plan's batch, learning rate and checkpoints, and the most
+    epochs."""
+    batch = _batch(model, fit_rows, device)
+    epochs = MAX_EPOCHS if model.epochs == AUTO else model.epochs
+    scale = math.sqrt(batch / MIN_BATCH)
+    sizes = {"batch_size": batch, "epochs": epochs,
+             "eval_every": max(1, epochs // CHECKPOINTS),
+             "lr": math.sqrt(LR_RANGE[0] * LR_RANGE[1]) * scale}
+    return model.replace({k: v for k, v in sizes.items() if getattr(model, k) == AUTO},
+                         "model.")
 
 
 def reference_seconds(cfg: Config) -> float:

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -28,6 +29,64 @@ def metrics_summary(train_metrics: dict, reference_metrics: dict, best: dict) ->
     best_reference = min(s["oof_rmse"] for s in reference_metrics.values())
     summary["margin_over_best_reference"] = best_reference - train_metrics["oof_rmse"]
     return summary
+
+
+def headline(summary: dict) -> dict:
+    """The few numbers `dvc metrics show` prints first: the OOF RMSE of the final model, of
+    the MLP alone and of each reference (`ref_<name>`). The key sorts before metrics.json's
+    (DVC sorts the columns of all metrics files together), the names in the order final,
+    mlp, references, and the row fits 120 columns."""
+    scores = {"final": summary["oof_rmse"], "mlp": summary["mlp_oof_rmse"]}
+    scores.update({f"ref_{name.removeprefix('reference_')}": s["oof_rmse"]
+                   for name, s in summary["reference"].items()})
+    return {"RMSE": scores}
+
+
+def rounded(params: dict, digits: int = 3) -> dict:
+    """Params for printing: floats to `digits` significant digits, the rest as they are."""
+    return {k: float(f"{v:.{digits}g}") if isinstance(v, float) else v
+            for k, v in params.items()}
+
+
+def fold_table(oof: pd.DataFrame) -> pd.DataFrame:
+    """One row per fold: its validation rows and the RMSE of the final model and of each
+    member (the `predicted_<member>` columns of the OOF predictions)."""
+    members = {c.removeprefix("predicted_"): c for c in oof.columns
+               if c.startswith("predicted_")}
+    rows = []
+    for fold, part in oof.groupby("fold"):
+        row = {"fold": int(fold), "rows": len(part),
+               "final": _rmse(part["actual"], part["predicted"])}
+        row.update({name: _rmse(part["actual"], part[column])
+                    for name, column in members.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curve_metrics(history: pd.DataFrame, fold_prefix: str) -> dict[str, dict[int, float]]:
+    """The final model's learning curves as metrics (name -> {epoch: value}): train and
+    validation RMSE averaged over folds, seeds and views, and the same per fold (averaged
+    over seeds and views) as `<fold_prefix>/fold_<k>_<train|val>_rmse`."""
+    curves = {}
+    mean = history.groupby("epoch")[["train_rmse", "val_rmse"]].mean()
+    for column in ("train_rmse", "val_rmse"):
+        curves[column] = mean[column].to_dict()
+    per_fold = history.groupby(["fold", "epoch"])[["train_rmse", "val_rmse"]].mean()
+    for (column, fold), values in per_fold.unstack("fold").items():
+        curves[f"{fold_prefix}/fold_{fold}_{column}"] = values.to_dict()
+    return {name: {int(e): float(v) for e, v in values.items()}
+            for name, values in curves.items()}
+
+
+def importance_table(importances: dict[str, float]) -> pd.DataFrame:
+    """The importances as a table, most important first."""
+    ranked = sorted(importances.items(), key=lambda item: -item[1])
+    return pd.DataFrame({"param": [k for k, _ in ranked],
+                         "importance": [round(v, 4) for _, v in ranked]})
+
+
+def _rmse(actual: pd.Series, predicted: pd.Series) -> float:
+    return float(np.sqrt(np.mean((actual.to_numpy() - predicted.to_numpy()) ** 2)))
 
 
 def reference_key(name: str) -> str:
@@ -118,23 +177,30 @@ def optimisation_history(trials: pd.DataFrame) -> Figure:
     return fig
 
 
-def param_importances(importances: dict[str, float]) -> Figure:
-    """A horizontal bar per tuned parameter: its share of the objective's variance (fANOVA)."""
+def param_importances(importances: dict[str, float], n_trials: int | None = None,
+                      few: int = 10) -> Figure:
+    """A horizontal bar per tuned parameter: its share of the objective's variance (fANOVA),
+    with the number of complete trials it rests on (and a caution below `few`)."""
     ranked = sorted(importances.items(), key=lambda item: item[1])
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(ranked) + 1.5))
     ax.barh([name for name, _ in ranked], [value for _, value in ranked])
     ax.set_xlabel("importance (share of the objective's variance)")
     ax.set_xlim(0, 1)
-    ax.set_title("Hyperparameter importances")
+    title = "Hyperparameter importances"
+    if n_trials is not None:
+        title += f" ({n_trials} complete trials" + (": too few to trust)" if n_trials < few
+                                                    else ")")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def study_figures(trials: pd.DataFrame, importances: dict[str, float]) -> dict[str, Figure]:
+def study_figures(trials: pd.DataFrame, importances: dict[str, float],
+                  n_complete: int | None = None, few: int = 10) -> dict[str, Figure]:
     """The study's figures by file stem; importances only when there are some."""
     figs = {"optimisation_history": optimisation_history(trials)}
     if importances:
-        figs["param_importances"] = param_importances(importances)
+        figs["param_importances"] = param_importances(importances, n_complete, few)
     return figs
 
 

@@ -1,10 +1,15 @@
 """MLflow runs, params, metrics, artifacts and the served model; the only mlflow import.
 
 Run structure: one parent run per Optuna study, one child run per trial (params, each fold's
-score as a metric step, the running mean, the trial's state), one run for the final model
-with the model attached. Trial runs are written with explicit run ids through MlflowClient,
-never through a global "active run", so parallel trials cannot collide. Figures arrive
-drawn (pipeline.report draws them) and are stored as PNG artifacts under `plots/`.
+score as `fold_<k>_rmse`, the validation RMSE per checkpoint epoch, the trial's state as a
+tag), one run for the final model with the model attached. Every kind of run carries its
+headline score under one name, `cv_rmse` (study: its best trial's; trial: its CV score;
+final model: its out-of-fold score), so one sort lines them all up. A pruned trial is a
+normal outcome: its run ends FINISHED with the tag `state=pruned` and no `cv_rmse` (its
+partial score would sort among finished ones), and `pruned_at_epoch`. Trial runs are written
+with explicit run ids through MlflowClient, never through a global "active run", so parallel
+trials cannot collide. Figures arrive drawn (pipeline.report draws them) and are stored as
+PNG artifacts under `plots/`; tables as MLflow table artifacts (JSON the UI shows as a grid).
 
 The registry (pipeline.registry) takes the final run's model from here.
 """
@@ -19,32 +24,48 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import mlflow
+import mlflow.data
 import numpy as np
 import pandas as pd
 import sqlalchemy
 import sqlalchemy.exc
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from pipeline.services import ServiceError, from_params, masked
 from pipeline.serving import log_pyfunc
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+# Optuna trial state -> MLflow run status and the run's `state` tag: a pruned trial finished
+# as intended (MLflow draws KILLED as a failure); only a failed trial is FAILED
+STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+STATE_TAG = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 MAX_PARAM_LENGTH = 6000
 MODEL_SHA256_TAG = "model_sha256"  # the final model file's SHA-256, on its run and model
 OWNER_TAG = "owner"  # host:pid of the process that created (or reopened) the run
-CHAMPION_METRIC = "oof_rmse"  # on the final run; lower is better
+HEADLINE_METRIC = "cv_rmse"  # on every run kind; lower is better
+CHAMPION_METRIC = HEADLINE_METRIC  # on the final run: its out-of-fold RMSE
+LEGACY_CHAMPION_METRIC = "oof_rmse"  # what final runs logged before; still read
+BEST_TRIAL_TAG = "best_trial"
+FOLD_CURVES = "fold_curves"  # prefix of the final model's per-fold learning curves
 PLOTS_DIR = "plots"
+EXPERIMENT_NOTE = (
+    "Runs of the tabular MLP pipeline (one DVC stage each). `study ...` runs: one per Optuna "
+    "study, with a child run per trial (expand the row); `final model` runs: one per `train` "
+    "stage, with the model, its learning curves (train_rmse, val_rmse per epoch) and plots. "
+    "Every run's headline score is `cv_rmse` (lower is better): sort by it. Pruned trials end "
+    "FINISHED with the tag `state=pruned` and have no `cv_rmse`; the best trial is tagged "
+    "`best_trial=true`.")
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,7 @@ class Tracker:
         self.stage = stage
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
                      "dvc_stage": stage, "seed": str(seed), OWNER_TAG: _this_process()}
+        self.dataset: DatasetInput | None = None
 
     def fail_abandoned_runs(self) -> list[str]:
         """Mark FAILED the runs of this stage that a process on this host left RUNNING and
@@ -117,11 +139,38 @@ class Tracker:
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(found.experiment_id)
+            if MLFLOW_RUN_NOTE not in found.tags:  # a user's own description stays
+                self.client.set_experiment_tag(found.experiment_id, MLFLOW_RUN_NOTE,
+                                               EXPERIMENT_NOTE)
             return found.experiment_id
         try:
-            return self.client.create_experiment(name)
+            return self.client.create_experiment(name, tags={MLFLOW_RUN_NOTE: EXPERIMENT_NOTE})
         except MlflowException:  # another worker created it first
             return self.client.get_experiment_by_name(name).experiment_id
+
+    def use_training_data(self, frame: pd.DataFrame, source: str, target: str) -> None:
+        """Log `frame` (the prepared training frame) as every new run's training dataset:
+        named after its file, its digest the data hash the runs are tagged with, its source
+        the CSV it was read from."""
+        with warnings.catch_warnings():  # MLflow's hints about integer columns and about a
+            warnings.simplefilter("ignore", UserWarning)  # path it reads two ways say nothing
+            dataset = mlflow.data.from_pandas(frame, source=str(source), targets=target,
+                                              name=Path(source).name,
+                                              digest=self.tags["data_hash"])
+            entity = dataset._to_mlflow_entity()
+        self.dataset = DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, "training")])
+
+    def set_description(self, run_id: str, text: str) -> None:
+        """The run's description (the UI's "Description" box and the run list's tooltip)."""
+        self.client.set_tag(run_id, MLFLOW_RUN_NOTE, text)
+
+    def _create_run(self, run_name: str, tags: dict[str, str],
+                    start_time: int | None = None) -> str:
+        run = self.client.create_run(self.experiment_id, start_time=start_time,
+                                     run_name=run_name, tags={**self.tags, **tags})
+        if self.dataset is not None:
+            self.client.log_inputs(run.info.run_id, datasets=[self.dataset])
+        return run.info.run_id
 
     @property
     def key(self) -> str:
@@ -138,41 +187,61 @@ class Tracker:
             self.client.update_run(existing_run_id, status="RUNNING")
             self.client.set_tag(existing_run_id, OWNER_TAG, _this_process())
             return existing_run_id
-        run = self.client.create_run(self.experiment_id, run_name=f"study {study_name}",
-                                     tags={**self.tags, "optuna_study": study_name,
-                                           "run_kind": "study"})
-        return run.info.run_id
+        return self._create_run(f"study {study_name}",
+                                {"optuna_study": study_name, "run_kind": "study",
+                                 MLFLOW_RUN_NOTE: f"Optuna study {study_name}: running; each "
+                                                  "trial is a child run (expand this row)."})
 
     def log_trial(self, parent_run_id: str, study_name: str, number: int, state: str,
                   value: float | None, params: dict, fold_scores: list[float],
                   checkpoints: dict[int, float], started: datetime | None,
                   finished: datetime | None) -> str:
-        """One child run per finished trial: params, fold scores as steps, running mean."""
+        """One child run per finished trial: params, `val_rmse` per checkpoint epoch, and
+        `cv_rmse` with `fold_<k>_rmse` when complete or `pruned_at_epoch` when pruned."""
         start_ms = _ms(started) or _now_ms()
-        run = self.client.create_run(
-            self.experiment_id, start_time=start_ms, run_name=f"trial {number}",
-            tags={**self.tags, MLFLOW_PARENT_RUN_ID: parent_run_id, "optuna_study": study_name,
-                  "optuna_trial": str(number), "trial_state": state, "run_kind": "trial"})
-        run_id = run.info.run_id
-        metrics = [Metric("val_rmse_mean", float(v), start_ms, int(step))
+        run_id = self._create_run(
+            f"trial {number}",
+            {MLFLOW_PARENT_RUN_ID: parent_run_id, "optuna_study": study_name,
+             "optuna_trial": str(number), "state": STATE_TAG.get(state, state.lower()),
+             "run_kind": "trial"},
+            start_time=start_ms)
+        metrics = [Metric("val_rmse", float(v), start_ms, int(step))
                    for step, v in sorted(checkpoints.items()) if np.isfinite(v)]
-        for i, score in enumerate(fold_scores):
-            metrics.append(Metric("fold_rmse", float(score), start_ms, i))
-            metrics.append(Metric("cv_rmse_running_mean", float(np.mean(fold_scores[: i + 1])),
-                                  start_ms, i))
-        if value is not None and np.isfinite(value):
-            metrics.append(Metric("cv_rmse", float(value), start_ms, 0))
+        if state == "COMPLETE" and value is not None and np.isfinite(value):
+            metrics.append(Metric(HEADLINE_METRIC, float(value), start_ms, 0))
+            metrics += [Metric(f"fold_{k}_rmse", float(score), start_ms, 0)
+                        for k, score in enumerate(fold_scores)]
+        if state == "PRUNED" and checkpoints:
+            metrics.append(Metric("pruned_at_epoch", float(max(checkpoints)), start_ms, 0))
         self._log_batch(run_id, metrics=metrics, params=params)
         self.client.set_terminated(run_id, STATE_TO_STATUS.get(state, "FAILED"),
                                    end_time=_ms(finished) or _now_ms())
         return run_id
 
+    def mark_best_trial(self, study_name: str, number: int) -> str | None:
+        """Tag the best trial's run `best_trial=true` (and only it, in this study); its run id."""
+        trials = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.optuna_study = '{study_name}' and tags.run_kind = 'trial'",
+            max_results=50_000)
+        best = None
+        for run in trials:
+            is_best = run.data.tags.get("optuna_trial") == str(number)
+            if is_best and best is None:
+                best = run.info.run_id
+                self.client.set_tag(best, BEST_TRIAL_TAG, "true")
+            elif BEST_TRIAL_TAG in run.data.tags:  # an earlier best of a resumed study
+                self.client.delete_tag(run.info.run_id, BEST_TRIAL_TAG)
+        return best
+
     def end_study_run(self, run_id: str, summary: dict[str, float], best_params: dict,
-                      status: str = "FINISHED") -> None:
+                      status: str = "FINISHED", description: str | None = None) -> None:
         self._log_batch(run_id, metrics=[Metric(k, float(v), _now_ms(), 0)
                                          for k, v in summary.items()],
                         params={f"best_{k}": v for k, v in best_params.items()},
                         overwrite_params=True)
+        if description:
+            self.set_description(run_id, description)
         self.client.set_terminated(run_id, status)
 
     def find_study_run(self, study_name: str) -> str | None:
@@ -189,34 +258,39 @@ class Tracker:
             self.client.log_figure(run_id, fig, f"{PLOTS_DIR}/{stem}.png",
                                    save_kwargs={"dpi": 100})
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
-        """Plain values at step 0 (they replace what a resumed study's run held)."""
-        now = _now_ms()
-        self._log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-
     def log_artifacts(self, run_id: str, paths: Iterable[Path]) -> None:
         for path in paths:
             self.client.log_artifact(run_id, str(path))
 
+    def log_tables(self, run_id: str, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Each frame as the table artifact `<name>.json` (a grid in the UI's artifact view)."""
+        for name, frame in tables.items():
+            self.client.log_table(run_id, frame, f"{name}.json")
+
     def log_final_model(self, run_name: str, params: dict, metrics: dict[str, float],
-                        step_metrics: dict[str, list[float]], model_path: Path,
+                        curves: Mapping[str, Mapping[int, float]], model_path: Path,
                         signature_frame: pd.DataFrame, input_example: pd.DataFrame,
                         output_example: pd.DataFrame,
                         artifacts: Iterable[Path], extra_tags: dict[str, str],
                         model_sha256: str,
-                        figures: Mapping[str, Figure] | None = None) -> FinalRun:
-        """The final model's run: params, scores, artifacts, figures and the pyfunc model,
-        the run and the logged model tagged with the model file's SHA-256."""
-        run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                     tags={**self.tags, **extra_tags, "run_kind": "final",
-                                           MODEL_SHA256_TAG: model_sha256})
-        run_id = run.info.run_id
+                        figures: Mapping[str, Figure] | None = None,
+                        tables: Mapping[str, pd.DataFrame] | None = None,
+                        description: str | None = None) -> FinalRun:
+        """The final model's run: params, scores, per-epoch curves (metric name -> {epoch:
+        value}), artifacts, tables, figures and the pyfunc model; the run and the logged
+        model tagged with the model file's SHA-256."""
+        tags = {**extra_tags, "run_kind": "final", MODEL_SHA256_TAG: model_sha256}
+        if description:
+            tags[MLFLOW_RUN_NOTE] = description
+        run_id = self._create_run(run_name, tags)
         now = _now_ms()
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        for name, values in step_metrics.items():
-            batch += [Metric(name, float(v), now, i) for i, v in enumerate(values)]
+        for name, values in curves.items():
+            batch += [Metric(name, float(v), now, int(step)) for step, v in values.items()
+                      if np.isfinite(v)]
         self._log_batch(run_id, metrics=batch, params=params)
         self.log_artifacts(run_id, artifacts)
+        self.log_tables(run_id, tables or {})
         self.log_figures(run_id, figures or {})
         with tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
             info = log_pyfunc(model_path, signature_frame, input_example, output_example)

@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-env.sh
 start=$(date +%s)
-dvc repro "$@"
+# DVC's closing hints (git add dvc.lock, autostage, dvc push: no remote is set up) are said
+# once, below, in this project's words; everything else DVC prints passes through
+dvc repro "$@" | sed -u -e '/^To track the changes with git, run:$/,/^\tdvc config core.autostage true$/d' \
+  -e '/^Use `dvc push` to send your updates to remote storage\.$/d'
 python -m pipeline summary --started "$start"
+if [ -n "$(git status --porcelain -- dvc.lock 2>/dev/null)" ]; then
+  echo "dvc.lock changed: it records the code, params and data each output was built from;" \
+       "commit it with them (git add dvc.lock)"
+fi
 echo "pipeline time: $(( $(date +%s) - start ))s"

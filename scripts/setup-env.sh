@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install the project into it; sourced by run.sh and test.sh.
-# Re-installs only when pyproject.toml changed since the last install.
+# Create .venv with Python 3.11 or newer and install the project into it; sourced by run.sh
+# and test.sh. Re-installs only when pyproject.toml changed since the last install.
+# python3.11 is preferred when present (the version CI tests); set PYTHON to use another.
 set -euo pipefail
 PYTHON=${PYTHON:-python3.11}
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
-  echo "error: Python 3.11 is required (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+"$PYTHON" --version >/dev/null 2>&1 || PYTHON=python3
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || {
+  echo "error: Python 3.11 or newer is required (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3" >&2
   exit 1
 }
 if [ ! -x .venv/bin/python ]; then

@@ -134,5 +134,7 @@ def e2e_project(tmp_path_factory) -> Path:
     from .test_end_to_end import dvc, small_project
 
     project = small_project(tmp_path_factory.mktemp("e2e"))
-    dvc(project, "repro")
+    result = dvc(project, "repro")
+    # what the user saw, beside the project (outside its git work tree)
+    (project.parent / "repro.log").write_text(result.stdout + result.stderr)
     return project

@@ -1,8 +1,11 @@
-"""The command line as a user meets it: Ctrl-C in a study, a storage or tracking server that
+"""The command line as a user meets it: its help, options before or after the subcommand,
+its name and version, what it prints; Ctrl-C in a study, a storage or tracking server that
 cannot be reached."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import os
 import signal
 import socket
@@ -15,6 +18,7 @@ import optuna
 import pytest
 import yaml
 
+from pipeline.cli import QUIET_ENVIRONMENT, STAGES, build_parser, duration, main
 from pipeline.config import load_config
 from pipeline.stages import plan, prepare
 from pipeline.tune.study import CONNECT_TIMEOUT_SECONDS
@@ -126,8 +130,6 @@ def silent_server():
 
 def run_main(root: Path, monkeypatch, capsys, **env: str) -> tuple[int, str]:
     """The CLI in this process (as `python -m pipeline tune`), with some environment set."""
-    from pipeline.cli import main
-
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
     for key, value in env.items():
@@ -207,3 +209,96 @@ def test_a_password_in_params_yaml_stops_the_stage_before_it_is_recorded(
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("error: tune.storage in params.yaml holds a password (sqlite:///")
     assert "password=***" in err and "hunter2" not in err
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (group,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(group.choices)
+
+
+@pytest.mark.parametrize("stage", [None, *STAGES])
+def test_every_option_has_help_and_says_its_default(stage):
+    parser = build_parser()
+    if stage is not None:
+        parser = subparsers(parser)[stage]
+    text = parser.format_help()
+    skip = argparse._HelpAction | argparse._VersionAction
+    options = [a for a in parser._actions if a.option_strings and not isinstance(a, skip)]
+    assert options
+    for action in options:
+        assert action.help, action.option_strings
+        if isinstance(action, argparse._StoreTrueAction):
+            continue  # a flag: off unless given
+        shown = " ".join(parser._get_formatter()._expand_help(action).split())
+        assert "default" in shown, (stage, action.option_strings, shown)
+        if action.default not in (None, argparse.SUPPRESS):
+            assert f"(default: {action.default})" in shown
+    assert "#" not in text  # the help ends in words, not a code comment
+
+
+@pytest.mark.parametrize("argv", [
+    ["--params", "other.yaml", "-q", "train", "--out", "m"],
+    ["train", "--params", "other.yaml", "-q", "--out", "m"],
+    ["-q", "train", "--out", "m", "--params", "other.yaml"],
+])
+def test_options_are_accepted_before_or_after_the_subcommand(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.stage, args.params, args.quiet, args.out) == ("train", Path("other.yaml"),
+                                                               True, Path("m"))
+
+
+def test_params_after_the_subcommand_win_and_the_default_is_params_yaml():
+    parser = build_parser()
+    assert parser.parse_args(["predict"]).params == Path("params.yaml")
+    args = parser.parse_args(["--params", "a.yaml", "predict", "--params", "b.yaml"])
+    assert args.params == Path("b.yaml")
+
+
+@pytest.mark.parametrize("program", ["python -m pipeline", "tabpipe"])
+def test_help_and_version_name_the_program_as_invoked(program):
+    command = ([sys.executable, "-m", "pipeline"] if program.startswith("python")
+               else [str(Path(sys.executable).parent / "tabpipe")])
+    if not Path(command[0]).exists():
+        pytest.skip("the tabpipe script is not installed (pip install -e .)")
+    usage = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env(),
+                           check=True).stdout
+    assert usage.startswith(f"usage: {program} ")
+    assert f"`{program} <subcommand> --help`" in " ".join(usage.split())
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                             env=env(), check=True).stdout
+    assert version.strip() == f"{program} {importlib.metadata.version('tabular-mlp-pipeline')}"
+
+
+QUIET_CHECK = """
+import logging, os, sys, warnings
+from pipeline.cli import _setup_logging
+_setup_logging(quiet=False, verbose=sys.argv[1] == "-v")
+logging.getLogger("mlflow.pyfunc").warning("Passing a Python object as `python_model` causes")
+logging.getLogger("mlflow.pyfunc").warning("something else MLflow has to say")
+logging.getLogger("matplotlib.font_manager").warning("Matplotlib is building the font cache")
+warnings.warn("Hint: Inferred schema contains integer column(s).", UserWarning)
+print(os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"),
+      os.environ.get("MLFLOW_LOGGING_LEVEL"))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_library_noise_is_held_back_unless_verbose(verbose):
+    clean = {k: v for k, v in env().items() if k not in QUIET_ENVIRONMENT}  # as from a shell
+    result = subprocess.run([sys.executable, "-c", QUIET_CHECK, "-v" if verbose else ""],
+                            capture_output=True, text=True, env=clean, check=True)
+    err = result.stderr
+    assert "something else MLflow has to say" in err  # other warnings still reach the user
+    noise = ("Passing a Python object", "font cache", "Inferred schema contains integer")
+    if verbose:
+        assert all(n in err for n in noise), err
+        assert result.stdout.split() == ["None", "None"]
+    else:
+        assert not any(n in err for n in noise), err
+        assert result.stdout.split() == ["false", "WARNING"]  # read by MLflow on import
+
+
+@pytest.mark.parametrize("seconds, shown", [(3.24, "3.2 s"), (59.94, "59.9 s"),
+                                            (84.4, "1 min 24 s"), (3600, "60 min 0 s")])
+def test_stage_durations_read_as_a_person_reads_them(seconds, shown):
+    assert duration(seconds) == shown

@@ -141,7 +141,8 @@ def check_study_and_runs(root: Path, tracking: str, reported: int) -> optuna.Stu
     for t in finished:
         run = children[t.number]
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
-        assert run.data.tags["trial_state"] == t.state.name
+        assert run.data.tags["state"] == {"COMPLETE": "complete", "PRUNED": "pruned"}[t.state.name]
+        assert run.info.status == "FINISHED"
         assert {k: float(v) for k, v in run.data.params.items()} == pytest.approx(t.params)
     return study
 

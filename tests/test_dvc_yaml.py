@@ -3,6 +3,7 @@ changed: no stale output called up to date, no stage re-run by code it never imp
 
 import functools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,9 +66,25 @@ def test_a_stage_lists_exactly_the_code_it_imports(stage):
 
 
 def test_every_module_is_code_some_stage_or_command_runs():
-    """No module is left out of every closure but by being a CLI-only module."""
-    cli_only = {"pipeline/cli.py", "pipeline/__main__.py", "pipeline/stages/tune_worker.py",
-                "pipeline/stages/summary.py"}
+    """No module is left out of every closure but by being a CLI-only module or the library
+    API (the estimator, which no stage imports)."""
+    not_stage_code = {"pipeline/cli.py", "pipeline/__main__.py",
+                      "pipeline/stages/tune_worker.py", "pipeline/stages/summary.py",
+                      "pipeline/estimator.py"}
     reached = set().union(*(import_closure(stage_module(s)) for s in STAGES))
-    orphans = package_modules("pipeline") - reached - cli_only
+    orphans = package_modules("pipeline") - reached - not_stage_code
     assert not orphans, f"modules no stage imports: {sorted(orphans)}"
+
+
+def test_the_plots_page_template_loads_no_script_from_the_network():
+    """.dvc/config points `dvc plots show` at a template with vega inlined (DVC's own loads
+    it from a CDN and renders blank offline); scripts/vendor-vega.sh writes it."""
+    config = (REPO / ".dvc" / "config").read_text()
+    assert "html_template = plots-offline.html" in config
+    page = (REPO / ".dvc" / "plots-offline.html").read_text(encoding="utf-8")
+    assert "{plot_divs}" in page  # where DVC puts the plots
+    assert "{scripts}" not in page  # where DVC would put its CDN links
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
+    for library in ("vega 5.", "vega-lite 5.", "vega-embed 6."):
+        assert f"/* {library}" in page, library
+    assert "vegaEmbed" in page

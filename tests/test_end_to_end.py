@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from .conftest import REPO
 
@@ -24,7 +27,8 @@ SMALL = {
     "model": {"epochs": 8, "width": 32, "eval_every": 2},
     "ensemble": {"n_seeds": 2},
     "reference": {"gbm_max_rounds": 30},
-    "tune": {"n_trials": 3, "n_startup_trials": 2,
+    # the first three trials complete, the fourth is pruned (at epoch 4)
+    "tune": {"n_trials": 4, "n_startup_trials": 2,
              "pruner": {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 2}},
 }
 
@@ -54,7 +58,8 @@ def small_project(root: Path) -> Path:
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
                 ["git", "config", "user.name", "test"],
                 [sys.executable, "-m", "dvc", "init", "-q"],
-                [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+                ["cp", str(REPO / ".dvc" / "config"), str(REPO / ".dvc" / "plots-offline.html"),
+                 ".dvc/"],  # analytics off, the offline plots page
                 ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
         subprocess.run(cmd, cwd=project, check=True, capture_output=True)
     return project
@@ -106,19 +111,26 @@ def test_second_repro_is_a_no_op_and_one_param_reruns_only_its_stages(project):
     assert "ensemble.n_seeds" in diff.stdout
 
 
-def test_metrics_show_lists_oof_and_fold_scores(project):
+def test_metrics_show_lists_the_headline_first_then_oof_and_fold_scores(project):
     shown = dvc(project, "metrics", "show").stdout
     for key in ("oof_rmse", "fold_rmse.fold_0", "reference.linear.oof_rmse",
                 "reference.gbm.oof_rmse"):
         assert key in shown, shown
+    header, first, *_ = shown.splitlines()
+    assert header.split()[:6] == ["Path", "RMSE.final", "RMSE.mlp", "RMSE.ref_average",
+                                  "RMSE.ref_gbm", "RMSE.ref_linear"]
+    assert first.startswith("reports/headline.json")
+    headline = dvc(project, "metrics", "show", "reports/headline.json").stdout
+    assert max(len(line) for line in headline.splitlines()) <= 120
+    scores = json.loads((project / "reports/headline.json").read_text())["RMSE"]
+    assert scores["final"] == json.loads((project / "reports/metrics.json").read_text())[
+        "oof_rmse"]
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert 0 < metrics["oof_rmse"] < 1.0
     assert len(metrics["fold_rmse"]) == 3
 
 
 def test_mlflow_holds_study_trials_and_final_model(project):
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("house-prices")
     runs = client.search_runs([experiment.experiment_id])
@@ -127,7 +139,7 @@ def test_mlflow_holds_study_trials_and_final_model(project):
         kinds.setdefault(r.data.tags.get("run_kind"), []).append(r)
     assert len(kinds["study"]) == 1
     parent = kinds["study"][0]
-    assert len(kinds["trial"]) == 3
+    assert len(kinds["trial"]) == 4
     best = json.loads((project / "data/tune/best_params.json").read_text())
     for trial in kinds["trial"]:
         assert trial.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -135,13 +147,12 @@ def test_mlflow_holds_study_trials_and_final_model(project):
         assert set(trial.data.params) == set(best["params"])
         for tag in ("mlflow.source.git.commit", "data_hash", "dvc_stage", "seed"):
             assert tag in trial.data.tags
-    complete = [t for t in kinds["trial"] if t.data.tags["trial_state"] == "COMPLETE"]
+    complete = [t for t in kinds["trial"] if t.data.tags["state"] == "complete"]
     for trial in complete:
-        folds = client.get_metric_history(trial.info.run_id, "fold_rmse")
-        assert [m.step for m in folds] == [0, 1, 2]
+        assert {f"fold_{k}_rmse" for k in range(3)} <= set(trial.data.metrics)
         assert trial.data.metrics["cv_rmse"] > 0
     final = kinds["final"][0]
-    assert final.data.metrics["oof_rmse"] == pytest.approx(
+    assert final.data.metrics["cv_rmse"] == pytest.approx(
         json.loads((project / "models/train_metrics.json").read_text())["oof_rmse"])
     references = json.loads((project / "data/reference/reference_metrics.json").read_text())
     for name in ("linear", "gbm"):  # the comparison is in MLflow too, on the same folds
@@ -151,6 +162,115 @@ def test_mlflow_holds_study_trials_and_final_model(project):
         references["reference_average"]["oof_rmse"])
     models = client.search_logged_models([experiment.experiment_id])
     assert any(m.source_run_id == final.info.run_id for m in models)
+
+
+def test_mlflow_at_a_glance(project, tmp_path):
+    """What the MLflow UI shows, read back from the store: run states, one headline metric
+    name on every kind of run, the best trial tagged, descriptions, the final model's curves
+    as metrics, per-fold scores, importances as a table, the training data as a dataset."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("house-prices")
+    assert "cv_rmse" in experiment.tags["mlflow.note.content"]
+    kinds = runs_by_kind(project)
+    (study,), (final,), trials = kinds["study"], kinds["final"], kinds["trial"]
+    best = json.loads((project / "data/tune/best_params.json").read_text())
+    trained = json.loads((project / "models/train_metrics.json").read_text())
+
+    # every run FINISHED: a pruned trial is not a failure (KILLED draws a red cross)
+    assert {r.info.status for r in [study, final, *trials]} == {"FINISHED"}
+    states = {r.data.tags["optuna_trial"]: r.data.tags["state"] for r in trials}
+    assert sorted(states.values()) == ["complete", "complete", "complete", "pruned"]
+    for trial in trials:
+        if trial.data.tags["state"] == "pruned":
+            assert "cv_rmse" not in trial.data.metrics  # no partial score among the finished
+            epochs = [m.step for m in client.get_metric_history(trial.info.run_id, "val_rmse")]
+            assert trial.data.metrics["pruned_at_epoch"] == max(epochs) < 8
+        else:
+            assert "pruned_at_epoch" not in trial.data.metrics
+    # one headline name: the study's best, each complete trial's, the final model's OOF
+    complete = [t for t in trials if t.data.tags["state"] == "complete"]
+    assert study.data.metrics["cv_rmse"] == pytest.approx(best["value"])
+    assert min(t.data.metrics["cv_rmse"] for t in complete) == pytest.approx(best["value"])
+    assert final.data.metrics["cv_rmse"] == pytest.approx(trained["oof_rmse"])
+    assert "oof_rmse" not in final.data.metrics and "best_cv_rmse" not in study.data.metrics
+    tagged = [t for t in trials if t.data.tags.get("best_trial") == "true"]
+    assert [t.data.tags["optuna_trial"] for t in tagged] == [str(best["trial"])]
+    assert study.data.metrics["pruned_trials"] == 1 and study.data.metrics["complete_trials"] == 3
+
+    for run in (study, final):
+        assert best["study"] in run.data.tags["mlflow.note.content"]
+    assert f"Best: trial {best['trial']}" in study.data.tags["mlflow.note.content"]
+    model = client.get_registered_model(MODEL_NAME)
+    assert f"models:/{MODEL_NAME}@champion" in model.description
+    assert final.info.run_id in client.get_model_version(MODEL_NAME, "1").description
+
+    # the final model's learning curves, per epoch (step = epoch): mean and per fold
+    curve = pd.read_csv(project / "reports/learning_curve.csv")
+    for name in ("train_rmse", "val_rmse"):
+        history = client.get_metric_history(final.info.run_id, name)
+        assert [m.step for m in history] == curve["epoch"].tolist()
+        np.testing.assert_allclose([m.value for m in history], curve[name], rtol=1e-9)
+        for k in range(3):
+            folds = client.get_metric_history(final.info.run_id, f"fold_curves/fold_{k}_{name}")
+            assert [m.step for m in folds] == curve["epoch"].tolist()
+    # per-fold scores as metrics and as one table; importances as a table, not metrics
+    for k, score in enumerate(trained["fold_rmse"]):
+        assert final.data.metrics[f"fold_{k}_rmse"] == pytest.approx(score)
+    cwd = os.getcwd()
+    os.chdir(project)  # artifacts live beside the store, relative to the project
+    try:
+        folds = json.loads(Path(client.download_artifacts(
+            final.info.run_id, "fold_scores.json", str(tmp_path))).read_text())
+        importances = json.loads(Path(client.download_artifacts(
+            study.info.run_id, "param_importances.json", str(tmp_path))).read_text())
+    finally:
+        os.chdir(cwd)
+    table = pd.DataFrame(folds["data"], columns=folds["columns"])
+    assert {"fold", "rows", "final", "mlp", "linear", "gbm"} <= set(table.columns)
+    np.testing.assert_allclose(table["final"], trained["fold_rmse"])
+    assert importances["columns"] == ["param", "importance"]
+    assert sum(v for _, v in importances["data"]) == pytest.approx(1.0, abs=1e-3)
+    assert {p for p, _ in importances["data"]} <= set(best["params"])
+
+    # the training data, on every run: named after its file, the data hash as its digest
+    data_hash = json.loads((project / "data/prepared/meta.json").read_text())["data_hash"]
+    for run in (study, final, *trials):
+        (logged,) = run.inputs.dataset_inputs
+        assert (logged.dataset.name, logged.dataset.digest) == ("train.csv", data_hash)
+        assert "data/raw/train.csv" in logged.dataset.source
+        assert '"num_rows": 302' in logged.dataset.profile  # 300 rows and the 2 outliers
+
+
+def test_the_console_says_what_each_stage_did_without_library_noise(project):
+    log = (project.parent / "repro.log").read_text()
+    for stage in ("prepare", "tune", "reference", "train", "predict", "evaluate"):
+        done = rf"^\d\d:\d\d:\d\d {stage}: done in (\d+ min )?[\d.]+ s$"
+        assert re.search(done, log, re.M), stage
+    for noise in ("CloudPickle", "Downloading artifacts", "Successfully registered model",
+                  "Creating initial MLflow database tables", "font cache",
+                  "Traceback", "Warning:"):
+        assert noise not in log, noise
+    best = re.search(r"best trial: #\d+, cv_rmse \d\.\d{5}, with (\{.*\})$", log, re.M)
+    assert best, log
+    assert not re.search(r"\d\.\d{7,}", best.group(1))  # params rounded where printed
+    assert re.search(r"^\d\d:\d\d:\d\d trial 3 pruned at epoch \d+", log, re.M)
+
+
+def test_no_run_id_reaches_a_dvc_output(project):
+    """MLflow run ids stay in MLflow: a DVC output holding one would leave dvc.lock modified
+    after every fresh run."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("house-prices")
+    run_ids = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    assert len(run_ids) >= 6
+    outputs = [p for d in ("data/tune", "data/reference", "models", "reports")
+               for p in (project / d).rglob("*") if p.is_file()]
+    outputs.append(project / "data/submission.csv")
+    assert len(outputs) > 10
+    for path in outputs:
+        data = path.read_bytes()
+        for run_id in run_ids:
+            assert run_id.encode() not in data, (path, run_id)
 
 
 def test_logged_model_reproduces_the_submission(project):
@@ -179,8 +299,6 @@ MODEL_NAME = "house-prices-mlp"
 
 
 def runs_by_kind(project: Path) -> dict[str, list]:
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("house-prices")
     kinds: dict[str, list] = {}
@@ -201,8 +319,6 @@ def assert_valid_pngs(directory: Path, stems: set[str]) -> None:
 
 
 def test_runs_carry_the_plots_as_pngs(project, tmp_path):
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     kinds = runs_by_kind(project)
     final, study = kinds["final"][0], kinds["study"][0]
@@ -222,8 +338,7 @@ def test_runs_carry_the_plots_as_pngs(project, tmp_path):
     assert_valid_pngs(final_plots, {"learning_curves", "predicted_vs_actual", "residuals"})
     # 3 complete trials with different params: the importances can be computed
     assert_valid_pngs(study_plots, {"optimisation_history", "param_importances"})
-    importances = {k: v for k, v in study.data.metrics.items() if k.startswith("importance_")}
-    assert importances and sum(importances.values()) == pytest.approx(1.0)
+    assert not [k for k in study.data.metrics if k.startswith("importance_")]  # a table now
     assert {"oof_predictions.csv", "learning_curves.csv", "plots"} <= artifacts
     assert_valid_pngs(project / "reports/plots",
                       {"learning_curves", "predicted_vs_actual", "residuals"})
@@ -231,13 +346,11 @@ def test_runs_carry_the_plots_as_pngs(project, tmp_path):
 
 def test_the_champion_is_registered_and_serves_the_submission(project, tmp_path):
     """`mlflow models predict -m models:/<name>@champion` reproduces data/submission.csv."""
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
     final = runs_by_kind(project)["final"][0]
     assert str(champion.version) == "1" and champion.run_id == final.info.run_id
-    assert float(champion.tags["oof_rmse"]) == pytest.approx(final.data.metrics["oof_rmse"])
+    assert float(champion.tags["cv_rmse"]) == pytest.approx(final.data.metrics["cv_rmse"])
     out = tmp_path / "predictions.json"
     run(project, "mlflow", "models", "predict", "-m", f"models:/{MODEL_NAME}@champion",
         "-i", "data/raw/test.csv", "-t", "csv", "--env-manager", "local", "-o", str(out),
@@ -264,6 +377,9 @@ def test_dvc_plots_and_metrics_diff(project, tmp_path):
     assert curve["epoch"].tolist() == [2, 4, 6, 8]  # eval_every 2 over 8 epochs
     html = dvc(project, "plots", "show", "-o", str(out)).stdout
     assert "index.html" in html and (out / "index.html").exists()
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "vegaEmbed('#" in page  # the interactive plots, drawn by the inlined scripts
+    assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']https?:", page, re.I)  # offline
     diff = dvc(project, "metrics", "diff", "--all").stdout
     for key in ("oof_rmse", "fold_rmse.fold_2", "reference.gbm.oof_rmse"):
         assert key in diff, diff
@@ -320,6 +436,8 @@ def test_dvc_exp_run_with_a_changed_param_and_exp_show(project):
     reruns the stages that read the param, and registers a new version; the champion alias
     goes to whichever version scores lower."""
     run(project, "git", "checkout", "--", "params.yaml")  # undo earlier tests' edits
+    run(project, "git", "add", "-A")  # dvc.lock and the metrics, as a user commits them
+    run(project, "git", "commit", "-qm", "dvc repro")
     dvc(project, "exp", "run", "-n", "one-seed", "-S", "ensemble.n_seeds=1")
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["ensemble"]["n_seeds"] == 1
@@ -329,13 +447,18 @@ def test_dvc_exp_run_with_a_changed_param_and_exp_show(project):
     assert "one-seed" in names, shown
     table = dvc(project, "exp", "show", "--no-pager", "--md").stdout
     assert "one-seed" in table and "ensemble.n_seeds" in table and "oof_rmse" in table
-
-    from mlflow import MlflowClient
+    # the view docs/dvc.md gives fits 120 columns, nothing cut off
+    (view,) = re.findall(r"^dvc exp show --only-changed [^#\n]*?(?=\s+#|$)",
+                         (REPO / "docs/dvc.md").read_text(), re.M)
+    shown = run(project, *shlex.split(view), "--no-pager", env_extra={"COLUMNS": "120"}).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 120 and "…" not in shown, shown
+    assert "one-seed" in shown and "ensemble.n_seeds" in shown and "RMSE.final" in shown
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
     assert len(versions) == 2
-    scores = {str(v.version): float(v.tags["oof_rmse"]) for v in versions}
+    scores = {str(v.version): float(v.tags["cv_rmse"]) for v in versions}
     assert scores["1"] != scores["2"]
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
     assert str(champion.version) == min(scores, key=scores.get)

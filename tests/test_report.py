@@ -102,3 +102,59 @@ def test_optimisation_history_of_a_study_without_complete_trials_still_draws():
         assert png_bytes(fig).startswith(PNG_MAGIC)
     finally:
         report.close({"h": fig})
+
+
+def test_curve_metrics_are_the_mean_over_folds_and_each_fold_under_one_prefix():
+    history = history_frame(n_folds=2)
+    curves = report.curve_metrics(history, "fold_curves")
+    assert set(curves) == {"train_rmse", "val_rmse", "fold_curves/fold_0_train_rmse",
+                           "fold_curves/fold_0_val_rmse", "fold_curves/fold_1_train_rmse",
+                           "fold_curves/fold_1_val_rmse"}
+    assert sorted(curves["train_rmse"]) == [1, 2, 3, 4, 5, 6]  # step = epoch
+    at_4 = history[history["epoch"] == 4]
+    assert curves["train_rmse"][4] == pytest.approx(at_4["train_rmse"].mean())
+    fold_1 = at_4[at_4["fold"] == 1]
+    assert curves["fold_curves/fold_1_train_rmse"][4] == pytest.approx(fold_1["train_rmse"].mean())
+    assert curves["val_rmse"][4] == pytest.approx(at_4["val_rmse"].mean())
+    assert np.isnan(curves["val_rmse"][3])  # not scored there: the tracker skips it
+
+
+def test_fold_table_scores_the_final_model_and_each_member_per_fold():
+    oof = oof_frame().assign(predicted_mlp=lambda f: f["actual"] + 0.2)
+    table = report.fold_table(oof)
+    assert table.columns.tolist() == ["fold", "rows", "final", "mlp"]
+    assert table["fold"].tolist() == [0, 1] and table["rows"].sum() == len(oof)
+    assert table["mlp"].tolist() == pytest.approx([0.2, 0.2])
+    part = oof[oof["fold"] == 1]
+    assert table.loc[1, "final"] == pytest.approx(
+        np.sqrt(np.mean((part["actual"] - part["predicted"]) ** 2)))
+
+
+def test_headline_holds_final_mlp_and_references_under_one_key_sorting_first():
+    summary = {"oof_rmse": 0.12, "mlp_oof_rmse": 0.13,
+               "reference": {"linear": {"oof_rmse": 0.14}, "gbm": {"oof_rmse": 0.15},
+                             "reference_average": {"oof_rmse": 0.125}}}
+    head = report.headline(summary)
+    (key,) = head
+    assert key < "blend_weights"  # DVC sorts every metrics file's columns together
+    assert list(head[key]) == ["final", "mlp", "ref_linear", "ref_gbm", "ref_average"]
+    assert sorted(head[key])[:2] == ["final", "mlp"]  # DVC sorts: final, mlp, references
+    assert head[key]["final"] == 0.12 and head[key]["ref_gbm"] == 0.15
+
+
+def test_rounded_keeps_three_significant_digits_of_floats_only():
+    assert report.rounded({"lr": 0.0007759643886385674, "dropout": 0.5230309628146388,
+                           "width": 128, "linear_skip": False}) == {
+        "lr": 0.000776, "dropout": 0.523, "width": 128, "linear_skip": False}
+
+
+def test_importance_plot_says_how_many_trials_it_rests_on():
+    few = report.param_importances({"lr": 0.7, "dropout": 0.3}, n_trials=5, few=10)
+    enough = report.param_importances({"lr": 0.7, "dropout": 0.3}, n_trials=12, few=10)
+    try:
+        assert "5 complete trials: too few to trust" in few.axes[0].get_title()
+        assert enough.axes[0].get_title().endswith("(12 complete trials)")
+    finally:
+        report.close({"a": few, "b": enough})
+    table = report.importance_table({"lr": 0.3, "dropout": 0.7})
+    assert table.to_dict("list") == {"param": ["dropout", "lr"], "importance": [0.7, 0.3]}

@@ -36,7 +36,7 @@ def served(trained: Path, tmp_path_factory) -> Iterator[tuple[Tracker, FinalRun]
     try:
         tracker = Tracker(f"sqlite:///{store / 'mlflow.db'}", "test", "train", 7, "abc")
         final = tracker.log_final_model(
-            "final model", params={}, metrics={}, step_metrics={},
+            "final model", params={}, metrics={}, curves={},
             model_path=store / "model.pkl",
             signature_frame=pd.concat([train, test], ignore_index=True),
             input_example=example,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import mlflow
@@ -102,7 +104,7 @@ def test_a_champion_without_a_score_is_replaced(tracker):
     tracker.client.set_registered_model_alias("unscored", "champion", version.version)
     result = register_final_model(tracker, final_run(tracker, 0.9), "unscored", "champion")
     assert result.promoted and result.previous_version == "1" and result.previous_score is None
-    assert "has no oof_rmse" in result.describe()
+    assert "has no cv_rmse" in result.describe()
     assert champion(tracker, "unscored") == result.version == "2"
 
 
@@ -137,7 +139,7 @@ def test_figures_become_png_artifacts_under_plots(tracker, tmp_path):
 
 def test_describe_says_what_happened():
     kept = Registration("m", "champion", "3", 0.25, False, "2", 0.2)
-    assert kept.describe() == ("registered m version 3 (oof_rmse 0.25000); champion stays "
+    assert kept.describe() == ("registered m version 3 (cv_rmse 0.25000); champion stays "
                                "version 2 (0.20000 is not beaten)")
     moved = Registration("m", "champion", "3", 0.15, True, "2", 0.2)
     assert "models:/m@champion -> version 3" in moved.describe()
@@ -226,3 +228,111 @@ def test_a_database_server_without_the_database_fails_fast_with_the_password_mas
                                            r":5432/no_such_database_here: .*does not exist"):
         Tracker(uri, "test", "train", 7, "abc123")
     assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s
+def _trial(tracker: Tracker, parent: str, number: int, state: str, value: float | None,
+           fold_scores: list[float], checkpoints: dict[int, float]) -> mlflow.entities.Run:
+    run_id = tracker.log_trial(parent, "study-x", number, state, value, {"lr": 0.01},
+                               fold_scores, checkpoints, None, None)
+    return tracker.client.get_run(run_id)
+
+
+def test_trial_runs_pruned_finished_and_tagged_failed_failed_one_headline_name(tracker):
+    parent = tracker.start_study_run("study-x", None)
+    complete = _trial(tracker, parent, 0, "COMPLETE", 0.21, [0.2, 0.22], {2: 0.3, 4: 0.21})
+    pruned = _trial(tracker, parent, 1, "PRUNED", 0.5, [], {2: 0.6, 4: 0.5})
+    failed = _trial(tracker, parent, 2, "FAIL", None, [], {})
+    assert [r.info.status for r in (complete, pruned, failed)] == ["FINISHED", "FINISHED",
+                                                                   "FAILED"]
+    assert [r.data.tags["state"] for r in (complete, pruned, failed)] == [
+        "complete", "pruned", "failed"]
+    assert complete.data.metrics == {"cv_rmse": 0.21, "fold_0_rmse": 0.2, "fold_1_rmse": 0.22,
+                                     "val_rmse": 0.21}
+    # a pruned trial's partial score must not sort among finished trials' scores
+    assert "cv_rmse" not in pruned.data.metrics and pruned.data.metrics["pruned_at_epoch"] == 4
+    curve = tracker.client.get_metric_history(pruned.info.run_id, "val_rmse")
+    assert [(m.step, m.value) for m in curve] == [(2, 0.6), (4, 0.5)]  # step = epoch
+    for run in (complete, pruned, failed):
+        assert run.data.tags["mlflow.parentRunId"] == parent
+
+
+def test_only_the_best_trial_carries_the_best_trial_tag(tracker):
+    parent = tracker.start_study_run("study-best", None)
+    ids = [tracker.log_trial(parent, "study-best", n, "COMPLETE", v, {}, [v], {}, None, None)
+           for n, v in enumerate([0.3, 0.2])]
+    assert tracker.mark_best_trial("study-best", 1) == ids[1]
+    # a resumed study finds a better trial: the tag moves
+    ids.append(tracker.log_trial(parent, "study-best", 2, "COMPLETE", 0.1, {}, [0.1], {},
+                                 None, None))
+    assert tracker.mark_best_trial("study-best", 2) == ids[2]
+    tags = [tracker.client.get_run(i).data.tags.get("best_trial") for i in ids]
+    assert tags == [None, None, "true"]
+
+
+def test_study_run_ends_with_the_headline_and_a_description(tracker):
+    parent = tracker.start_study_run("study-d", None)
+    assert "Optuna study study-d" in tracker.client.get_run(parent).data.tags[
+        "mlflow.note.content"]
+    tracker.end_study_run(parent, {"cv_rmse": 0.2, "finished_trials": 3}, {"lr": 0.01},
+                          description="three trials")
+    run = tracker.client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.metrics["cv_rmse"] == 0.2
+    assert run.data.params == {"best_lr": "0.01"}
+    assert run.data.tags["mlflow.note.content"] == "three trials"
+
+
+def test_experiment_has_a_description_and_a_users_own_stays(tracker, tmp_path):
+    experiment = tracker.client.get_experiment(tracker.experiment_id)
+    assert "cv_rmse" in experiment.tags["mlflow.note.content"]
+    tracker.client.set_experiment_tag(tracker.experiment_id, "mlflow.note.content", "mine")
+    again = Tracker(tracker.uri, "test", "train", 7, "abc123")
+    assert again.client.get_experiment(again.experiment_id).tags["mlflow.note.content"] == "mine"
+
+
+def test_runs_log_the_training_data_as_a_dataset(tracker):
+    frame = pd.DataFrame({"Id": [1, 2, 3], "x": [1.0, None, 3.0], "price": [10.0, 20.0, 30.0]})
+    tracker.use_training_data(frame, "data/raw/train.csv", "price")
+    try:
+        run_id = tracker.start_study_run("study-data", None)
+    finally:
+        tracker.dataset = None  # the module's other tests log no dataset
+    (logged,) = tracker.client.get_run(run_id).inputs.dataset_inputs
+    assert logged.dataset.name == "train.csv"
+    assert logged.dataset.digest == "abc123"  # the data hash every run is tagged with
+    assert "data/raw/train.csv" in logged.dataset.source
+    assert {(t.key, t.value) for t in logged.tags} == {("mlflow.data.context", "training")}
+    assert '"num_rows": 3' in logged.dataset.profile
+
+
+def test_tables_are_json_table_artifacts(tracker, tmp_path):
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    tracker.log_tables(run_id, {"fold_scores": pd.DataFrame({"fold": [0, 1],
+                                                             "final": [0.1, 0.2]})})
+    assert [a.path for a in tracker.client.list_artifacts(run_id)] == ["fold_scores.json"]
+    local = tracker.client.download_artifacts(run_id, "fold_scores.json", str(tmp_path))
+    table = json.loads(Path(local).read_text())  # MLflow's table format: columns and rows
+    assert table == {"columns": ["fold", "final"], "data": [[0, 0.1], [1, 0.2]]}
+
+
+def test_registered_model_and_version_have_descriptions(tracker):
+    result = register_final_model(tracker, final_run(tracker, 0.3), "described", "champion",
+                                  description="from run x")
+    version = tracker.client.get_model_version("described", result.version)
+    assert version.description == "from run x"
+    model = tracker.client.get_registered_model("described")
+    assert "models:/described@champion" in model.description
+    tracker.client.update_registered_model("described", description="my own words")
+    register_final_model(tracker, final_run(tracker, 0.2), "described", "champion")
+    assert tracker.client.get_registered_model("described").description == "my own words"
+
+
+def test_a_champion_from_before_the_rename_is_still_compared(tracker):
+    """A final run logged before cv_rmse was the headline carries oof_rmse instead."""
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    tracker.client.log_metric(run_id, "oof_rmse", 0.1)
+    mlflow.set_tracking_uri(tracker.uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(0.1),
+                                       pip_requirements=[])
+    version = mlflow.register_model(info.model_uri, "legacy")
+    tracker.client.set_registered_model_alias("legacy", "champion", version.version)
+    worse = register_final_model(tracker, final_run(tracker, 0.2), "legacy", "champion")
+    assert not worse.promoted and worse.previous_score == pytest.approx(0.1)

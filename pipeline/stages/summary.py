@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.io import read_json
-from pipeline.report import reference_key
+from pipeline.report import reference_key, rounded
 from pipeline.runtime import TIMINGS
 from pipeline.services import masked
 from pipeline.tracking import resolve_tracking_uri
@@ -35,7 +35,7 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
         + " (weights fitted on OOF predictions)",
         "per fold: " + ", ".join(f"{v:.4f}" for v in metrics["fold_rmse"].values()),
         f"best trial: #{best['trial']} of study {best['study']} (CV {best['value']:.5f}) "
-        f"with {best['params']}",
+        f"with {rounded(best['params'])}",
         f"submission: {submission}",
         f"model:      {Path(train_dir) / 'model.pkl'} (also logged to MLflow)",
         f"MLflow UI:  .venv/bin/mlflow ui --backend-store-uri {masked(uri)}",

@@ -24,7 +24,14 @@ from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import register_final_model
 from pipeline.runtime import record_time, set_threads
-from pipeline.tracking import FinalRun, Tracker, resolve_tracking_uri
+from pipeline.tracking import (
+    CHAMPION_METRIC,
+    FOLD_CURVES,
+    HEADLINE_METRIC,
+    FinalRun,
+    Tracker,
+    resolve_tracking_uri,
+)
 
 log = logging.getLogger("pipeline")
 
@@ -44,7 +51,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     n_seeds = cfg.ensemble.n_seeds
     setup = setup_folds(prepared.train, prepared.schema, cfg)
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
-             n_seeds, len(views), best["params"])
+             n_seeds, len(views), report.rounded(best["params"]))
     epochs = cfg.model.replace(best["params"], "model.").epochs
     with steps(epochs * len(views), f"final fit ({setup.folds.n_folds} folds x {n_seeds} "
                f"seeds x {len(views)} views)", "epochs") as progress:
@@ -66,6 +73,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
                       cfg.base.seed, prepared.data_hash)
     for line in tracker.fail_abandoned_runs():
         log.info("%s", line)
+    tracker.use_training_data(prepared.train, cfg.data.train, prepared.schema.target)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "oof_predictions.csv", fitted.oof)
         write_csv(tmp / "learning_curves.csv", curves)
@@ -74,13 +82,15 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
         figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
         try:
             final = _log_final_run(tracker, cfg, fitted, best, views, prepared, tmp, figs,
-                                   references, digest)
+                                   references, digest, curves)
         finally:
             report.close(figs)
     log.info("logged the final model to MLflow run %s", final.run_id)
     if cfg.tracking.registered_model:
-        registration = register_final_model(tracker, final, cfg.tracking.registered_model,
-                                            cfg.tracking.champion_alias)
+        registration = register_final_model(
+            tracker, final, cfg.tracking.registered_model, cfg.tracking.champion_alias,
+            f"From run {final.run_id} ({CHAMPION_METRIC} {metrics['oof_rmse']:.5f}, study "
+            f"{best['study']}, data {prepared.data_hash}).")
         log.info("%s", registration.describe())
     record_time("train", started)
     return summary
@@ -89,7 +99,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
 def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
                    views: tuple[str, ...], prepared: Prepared, out_dir: Path,
                    figs: dict[str, Figure], references: References,
-                   model_sha256: str) -> FinalRun:
+                   model_sha256: str, curves: pd.DataFrame) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     schema = prepared.schema
     served = _as_served(prepared)
@@ -97,24 +107,41 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
     example_in = raw_test.head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
+    own = {HEADLINE_METRIC if k == "oof_rmse" else k: v for k, v in fitted.metrics.items()}
     return tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
                 "feature_views": ",".join(views),
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
-        metrics={**fitted.metrics, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+        metrics={**own, **{f"weight_{k}": v for k, v in fitted.weights.items()},
+                 **{f"fold_{k}_rmse": v for k, v in enumerate(fitted.fold_scores)},
                  # the references on the same folds, so the MLflow UI compares them too
                  **{f"{report.reference_key(name)}_{k}": v
                     for name, scores in references.scores.items()
                     for k, v in scores.items() if k != "fold_rmse"}},
-        step_metrics={"fold_rmse": fitted.fold_scores},
+        curves=report.curve_metrics(curves, FOLD_CURVES),
         model_path=out_dir / "model.pkl",
         signature_frame=_signature_frame(cfg, raw_test, served),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
                     "study_run_id": tracker.find_study_run(best["study"]) or ""},
-        model_sha256=model_sha256, figures=figs)
+        model_sha256=model_sha256, figures=figs,
+        tables={"fold_scores": report.fold_table(fitted.oof)},
+        description=_description(cfg, fitted, best, views))
+
+
+def _description(cfg: Config, fitted: FittedModel, best: dict, views: tuple[str, ...]) -> str:
+    """The final run's description: what was trained, its score, where the details are."""
+    blend = " + ".join(f"{w:.3f} x {name}" for name, w in fitted.weights.items())
+    return (f"Final model: the MLP with trial {best['trial']}'s params of study "
+            f"{best['study']}, {cfg.cv.n_folds} folds x {cfg.ensemble.n_seeds} seeds x "
+            f"{len(views)} feature views ({', '.join(views)}), blended as {blend}. "
+            f"`{HEADLINE_METRIC}` {fitted.metrics['oof_rmse']:.5f} (out-of-fold RMSE, model "
+            "scale); per fold: `fold_0_rmse`, ... and the table `fold_scores.json` (every "
+            "member). Learning curves (Model metrics tab): `train_rmse` and `val_rmse` per "
+            f"epoch, the mean over folds; each fold's under `{FOLD_CURVES}/`. Plots under "
+            "`plots/`.")
 
 
 def _as_served(prepared: Prepared) -> ReadOptions:

@@ -17,15 +17,19 @@ from pipeline.plan import PRUNED_WORK, Plan
 from pipeline.progress import Progress
 from pipeline.runtime import record_time, set_threads
 from pipeline.services import masked
-from pipeline.tracking import Tracker
+from pipeline.tracking import HEADLINE_METRIC, Tracker
 from pipeline.tune.session import open_tuning
 from pipeline.tune.study import run_study
 from pipeline.tune.trials import (
+    COMPLETE,
+    MIN_TRIALS_FOR_IMPORTANCES,
     TrialRecord,
     best_trial,
     finished_trials,
     full_trial_seconds,
+    importance_caution,
     param_importances,
+    trial_counts,
     trials_table,
 )
 
@@ -67,40 +71,73 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
         raise
     finally:
         progress.close()
-        summary = {"finished_trials": finished_trials(study)}
-        best_params = {}
+        counts = trial_counts(study)
+        summary = {"finished_trials": finished_trials(study),
+                   **{f"{label}_trials": counts.get(state, 0)
+                      for state, label in (("COMPLETE", "complete"), ("PRUNED", "pruned"),
+                                           ("FAIL", "failed"))}}
+        best_params, best = {}, None
         try:
             best = best_trial(study)
-            summary["best_cv_rmse"] = best.value
+            summary[HEADLINE_METRIC] = best.value
             best_params = best.params
         except RuntimeError:
             pass
-        t.tracker.end_study_run(t.parent_run, summary, best_params, status)
+        t.tracker.end_study_run(t.parent_run, summary, best_params, status,
+                                study_description(name, counts, best, None))
 
     best = best_trial(study)
+    t.tracker.mark_best_trial(name, best.number)
+    importances, why_not = param_importances(study, cfg.base.seed)
+    caution = importance_caution(study) if importances else None
+    if why_not or caution:
+        t.tracker.set_description(t.parent_run,
+                                  study_description(name, counts, best, why_not or caution))
+    log.info("best trial: #%d, %s %.5f, with %s", best.number, HEADLINE_METRIC, best.value,
+             report.rounded(best.params))
     result = {"study": name, "storage": masked(t.storage), "trial": best.number,
               "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
               "model": to_dict(cfg.model.replace(best.params, "model."))}
     trials = pd.DataFrame(trials_table(study))
-    importances, why_not = param_importances(study, cfg.base.seed)
     if why_not:
         log.info("no parameter importances plot: %s", why_not)
+    elif caution:
+        log.warning("%s", caution)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "trials.csv", trials)
         write_json(tmp / "best_params.json", result)
-        _log_study(t.tracker, t.parent_run, trials, importances, tmp / "trials.csv")
+        _log_study(t.tracker, t.parent_run, trials, importances, tmp / "trials.csv",
+                   len(study.get_trials(deepcopy=False, states=COMPLETE)))
     record_time("tune", started, trials=finished_trials(study),
                 full_trial_seconds=full_trial_seconds(study))
     return result
 
 
+def study_description(name: str, counts: dict[str, int], best: TrialRecord | None,
+                      note: str | None) -> str:
+    """The study run's description: what it holds, its best trial, how far to trust it."""
+    states = ", ".join(f"{counts.get(s, 0)} {s.lower().replace('fail', 'failed')}"
+                       for s in ("COMPLETE", "PRUNED", "FAIL"))
+    text = (f"Optuna study {name}: {states} trials, each a child run (expand this row; sort "
+            f"by `{HEADLINE_METRIC}`). Pruned trials end FINISHED, tagged `state=pruned`, "
+            f"without `{HEADLINE_METRIC}`; their `val_rmse` curve shows where they stopped.")
+    if best is not None:
+        text += (f" Best: trial {best.number} (`{HEADLINE_METRIC}` {best.value:.5f}, tagged "
+                 f"`best_trial=true`) with {report.rounded(best.params)}.")
+    if note:
+        text += f" Note: {note}."
+    return text
+
+
 def _log_study(tracker: Tracker, run_id: str, trials: pd.DataFrame,
-               importances: dict[str, float], trials_path: Path) -> None:
-    """The optimisation history, the importances when there are some, and the trials table."""
-    figs = report.study_figures(trials, importances)
+               importances: dict[str, float], trials_path: Path, n_complete: int) -> None:
+    """The optimisation history, the importances (plot and table) when there are some, and
+    the trials table."""
+    figs = report.study_figures(trials, importances, n_complete, MIN_TRIALS_FOR_IMPORTANCES)
     try:
         tracker.log_figures(run_id, figs)
     finally:
         report.close(figs)
-    tracker.log_metrics(run_id, {f"importance_{k}": v for k, v in importances.items()})
+    if importances:
+        tracker.log_tables(run_id, {"param_importances": report.importance_table(importances)})
     tracker.log_artifacts(run_id, [trials_path])

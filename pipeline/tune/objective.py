@@ -20,6 +20,7 @@ from pipeline.config import Config, PrunerConfig, SearchDimension, to_dict
 from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
 from pipeline.progress import steps
 from pipeline.runtime import resolve_device
+from pipeline.tune.trials import ATTR_DECIMALS, fold_attrs
 
 
 def study_name(cfg: Config, data_fingerprint: str) -> str:
@@ -106,9 +107,10 @@ def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: Con
                 features, y, folds, model_cfg, cfg.base.seed, on_checkpoint=on_checkpoint,
                 on_epoch=(lambda _: progress.update()) if show_epochs else None,
                 device=device)
-        trial.set_user_attr("fold_scores", result.fold_scores)
-        trial.set_user_attr("score_all_rows", result.score)
-        trial.set_user_attr("score_fit_rows", result.score_fit_rows)
+        for name, value in fold_attrs(result.fold_scores).items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("score_all_rows", round(result.score, ATTR_DECIMALS))
+        trial.set_user_attr("score_fit_rows", round(result.score_fit_rows, ATTR_DECIMALS))
         return result.score if cfg.tune.objective_rows == "all" else result.score_fit_rows
 
     return objective

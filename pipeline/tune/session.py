@@ -28,7 +28,7 @@ from pipeline.tune.study import (
     release_claim,
     set_study_attr,
 )
-from pipeline.tune.trials import TrialRecord, finished_trials, trial_counts
+from pipeline.tune.trials import METRIC_NAME, TrialRecord, finished_trials, trial_counts
 
 log = logging.getLogger("pipeline")
 
@@ -76,20 +76,20 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     if worker is None:  # the stage: its own runs a killed stage left RUNNING
         for line in tracker.fail_abandoned_runs():
             log.info("%s", line)
+    tracker.use_training_data(prepared.train, cfg.data.train, prepared.schema.target)
     parent = study_parent_run(study, storage, tracker, name)
 
     def on_trial(record: TrialRecord) -> None:
         tracker.log_trial(parent, name, record.number, record.state, record.value,
                           record.params, record.fold_scores, record.checkpoints,
                           record.started, record.finished)
-        finished = finished_trials(study)
         complete = trial_counts(study).get("COMPLETE", 0)
-        best = study.best_value if complete else float("nan")
-        value = f"{record.value:.5f}" if record.value is not None else "-"
-        log.info("trial %d %s: %s (best %.5f) [%d finished]", record.number,
-                 record.state.lower(), value, best, finished)
+        best_value = study.best_value if complete else float("nan")
+        best = f" (best {best_value:.5f})" if complete else ""
+        log.info("trial %d %s%s [%d finished]", record.number, describe_outcome(record), best,
+                 finished_trials(study))
         if on_record is not None:
-            on_record(record, best)
+            on_record(record, best_value)
 
     objective = make_objective(setup.features, setup.y, setup.folds, cfg, deadline,
                                show_epochs=True)
@@ -128,3 +128,12 @@ def study_parent_run(study: optuna.Study, storage: optuna.storages.BaseStorage,
     run_id = tracker.find_study_run(name) or tracker.start_study_run(name, None)
     set_study_attr(study, attr, run_id)
     return run_id
+
+
+def describe_outcome(record: TrialRecord) -> str:
+    """How a trial ended, for the log: its score, where it was pruned, or that it failed."""
+    if record.state == "COMPLETE" and record.value is not None:
+        return f"complete: {METRIC_NAME} {record.value:.5f}"
+    if record.state == "PRUNED" and record.checkpoints:
+        return f"pruned at epoch {max(record.checkpoints)}"
+    return record.state.lower()

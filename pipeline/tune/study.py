@@ -18,7 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from pipeline.config import TuneConfig
 from pipeline.services import ServiceError, masked
-from pipeline.tune.trials import FINISHED, TrialRecord, to_record
+from pipeline.tune.trials import FINISHED, METRIC_NAME, TrialRecord, to_record
 
 RUNNING = optuna.trial.TrialState.RUNNING
 log = logging.getLogger("pipeline")
@@ -102,6 +102,8 @@ def open_study(storage: str | optuna.storages.BaseStorage | None, name: str, see
     """
     study = optuna.create_study(storage=storage, study_name=name, direction="minimize",
                                 load_if_exists=True)
+    if study.metric_names != [METRIC_NAME]:  # optuna-dashboard's "Objective 0" otherwise
+        study.set_metric_names([METRIC_NAME])
     offset = len(study.trials)
     if worker is not None:
         offset += int(hashlib.sha256(worker.encode()).hexdigest()[:6], 16)

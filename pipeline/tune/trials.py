@@ -8,6 +8,14 @@ from datetime import datetime
 import optuna
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+METRIC_NAME = "cv_rmse"  # the objective's name, in optuna-dashboard as in MLflow
+# Scores kept as trial user attributes (shown as they are by optuna-dashboard) are rounded;
+# the objective value itself is not
+ATTR_DECIMALS = 6
+# fANOVA importances fitted on fewer complete trials than this vary from one seed (or one
+# more trial) to the next: they are shown with a caution
+MIN_TRIALS_FOR_IMPORTANCES = 10
 
 
 @dataclass(frozen=True)
@@ -42,13 +50,28 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
+def fold_attrs(fold_scores: list[float]) -> dict[str, float]:
+    """Each fold's score as its own user attribute (`fold_<k>_rmse`), rounded for display."""
+    return {f"fold_{k}_rmse": round(float(v), ATTR_DECIMALS) for k, v in enumerate(fold_scores)}
+
+
+def fold_scores(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The trial's fold scores, from its `fold_<k>_rmse` user attributes (or the list an
+    earlier version stored as `fold_scores`)."""
+    attrs = trial.user_attrs
+    scores = []
+    while f"fold_{len(scores)}_rmse" in attrs:
+        scores.append(attrs[f"fold_{len(scores)}_rmse"])
+    return scores or list(attrs.get("fold_scores", []))
+
+
 def to_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
         value=trial.value,
         params=dict(trial.params),
-        fold_scores=list(trial.user_attrs.get("fold_scores", [])),
+        fold_scores=fold_scores(trial),
         checkpoints=dict(trial.intermediate_values),
         started=trial.datetime_start,
         finished=trial.datetime_complete,
@@ -64,7 +87,7 @@ def full_trial_seconds(study: optuna.Study) -> float | None:
 
 def best_trial(study: optuna.Study) -> TrialRecord:
     """The best complete trial; raise if the study has none."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    complete = study.get_trials(deepcopy=False, states=COMPLETE)
     if not complete:
         raise RuntimeError(f"study {study.study_name!r} has no complete trial")
     return to_record(study.best_trial)
@@ -85,7 +108,7 @@ def param_importances(study: optuna.Study, seed: int) -> tuple[dict[str, float],
     """fANOVA importances of the parameters that varied over the complete trials, or an empty
     dict and the reason there are none (too few trials, nothing varied): Optuna would
     otherwise answer with equal shares that mean nothing."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    complete = study.get_trials(deepcopy=False, states=COMPLETE)
     if len(complete) < 2:
         return {}, f"{len(complete)} complete trial(s); importances need at least 2"
     if len({t.value for t in complete}) < 2:
@@ -101,3 +124,13 @@ def param_importances(study: optuna.Study, seed: int) -> tuple[dict[str, float],
     except (ValueError, RuntimeError) as exc:  # e.g. a search space that changed mid-study
         return {}, f"Optuna could not compute them: {exc}"
     return {name: float(value) for name, value in importances.items()}, None
+
+
+def importance_caution(study: optuna.Study) -> str | None:
+    """A warning when the importances rest on too few complete trials to be trusted."""
+    n = len(study.get_trials(deepcopy=False, states=COMPLETE))
+    if n >= MIN_TRIALS_FOR_IMPORTANCES:
+        return None
+    return (f"parameter importances rest on {n} complete trials; below "
+            f"{MIN_TRIALS_FOR_IMPORTANCES} they change from one seed or one more trial to the "
+            "next (optuna-dashboard's may disagree): read them as a rough hint")

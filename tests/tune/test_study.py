@@ -4,7 +4,9 @@ import logging
 import re
 import time
 
+import numpy as np
 import optuna
+import pytest
 
 from pipeline.config import TuneConfig
 from pipeline.tune.objective import make_objective
@@ -63,3 +65,17 @@ def test_a_study_waiting_for_a_running_trial_says_which_and_for_how_long(tmp_pat
                         r"\(tune.grace_period\)", waiting[0]), waiting[0]
     states = {t.number: t.state.name for t in study.trials}
     assert states == {0: "FAIL", 1: "COMPLETE"} and [r.number for r in ran] == [1]
+
+
+def test_the_objective_is_named_cv_rmse_and_fold_scores_are_user_attributes(setup, tmp_path):
+    """optuna-dashboard shows "cv_rmse" instead of "Objective 0", and a column per fold."""
+    fold_setup, cfg = setup
+    objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg)
+    study = open_(cfg, tmp_path)
+    run_study(study, objective, n_trials=1, deadline=None, n_jobs=1)
+    reopened = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert reopened.metric_names == ["cv_rmse"]
+    (trial,) = reopened.trials
+    folds = [trial.user_attrs[f"fold_{k}_rmse"] for k in range(cfg.cv.n_folds)]
+    assert all(round(v, 6) == v for v in folds)
+    assert trial.value == pytest.approx(np.sqrt(np.mean(np.square(folds))), abs=0.02)

@@ -3,7 +3,13 @@
 import optuna
 import pytest
 
-from pipeline.tune.trials import param_importances
+from pipeline.tune.trials import (
+    MIN_TRIALS_FOR_IMPORTANCES,
+    fold_attrs,
+    fold_scores,
+    importance_caution,
+    param_importances,
+)
 
 
 def _study_of(values: list[float], params: list[dict]) -> optuna.Study:
@@ -34,3 +40,23 @@ def test_param_importances_of_the_parameters_that_varied():
 def test_no_param_importances_without_information(values, params, reason):
     importances, why_not = param_importances(_study_of(values, params), seed=0)
     assert importances == {} and reason in why_not
+
+
+def test_importances_from_few_complete_trials_come_with_a_caution():
+    few = _study_of([0.3, 0.2, 0.25], [{"lr": 0.01, "width": 16}, {"lr": 0.1, "width": 16},
+                                       {"lr": 0.05, "width": 32}])
+    caution = importance_caution(few)
+    assert caution is not None and "rest on 3 complete trials" in caution
+    values = [0.1 + i / 100 for i in range(MIN_TRIALS_FOR_IMPORTANCES)]
+    enough = _study_of(values, [{"lr": 0.01 * (i + 1), "width": 16} for i in range(len(values))])
+    assert importance_caution(enough) is None
+
+
+def test_fold_scores_are_one_rounded_user_attribute_per_fold():
+    attrs = fold_attrs([0.123456789, 0.2])
+    assert attrs == {"fold_0_rmse": 0.123457, "fold_1_rmse": 0.2}
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=0.16, user_attrs=attrs))
+    # a trial stored by an earlier version kept them as one list
+    study.add_trial(optuna.trial.create_trial(value=0.2, user_attrs={"fold_scores": [0.1]}))
+    assert [fold_scores(t) for t in study.trials] == [[0.123457, 0.2], [0.1]]
