@@ -56,7 +56,7 @@ def test_a_password_in_params_yaml_is_refused_naming_the_key():
 EVERY_STAGE = """
 import sys
 from pipeline.cli import main
-for stage in ("prepare", "tune", "reference", "train", "predict", "evaluate", "summary"):
+for stage in ("prepare", "plan", "tune", "reference", "train", "predict", "evaluate", "summary"):
     code = main(["-v", stage])
     if code:
         sys.exit(f"{stage}: exit {code}")
@@ -106,7 +106,7 @@ def test_no_password_reaches_any_output_or_log_of_a_full_run(tmp_path, two_datab
     root = tmp_path / "project"
     write_competition(root / "raw",  make_houses(120, seed=1),
                       make_houses(40, seed=2, first_id=1001).drop(columns="SalePrice"))
-    params = small_params(root / "raw", reference={"gbm_max_iter": 30},
+    params = small_params(root / "raw", reference={"gbm_max_rounds": 30},
                           tracking={"experiment": "secrets", "registered_model": "secret-test"})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     storage = with_password(POSTGRES, two_databases[0], "userinfo")
