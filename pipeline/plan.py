@@ -178,6 +178,11 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
                   else max(1, epochs // CHECKPOINTS))
     warmup = eval_every * max(1, round(epochs / 5 / eval_every))
     trial = epochs * measured.epoch_seconds
+    if cfg.ensemble.n_seeds == AUTO:
+        # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials
+        needed = MAX_AUTO_SEEDS * views * trial
+        if final > needed:
+            study, final = study + final - needed, needed
     if cfg.tune.n_trials != AUTO:
         expected = cfg.tune.n_trials
     else:

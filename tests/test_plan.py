@@ -100,6 +100,18 @@ def test_auto_seeds_fill_the_final_share_and_never_drop_below_one():
     assert plan.study_deadline_seconds(auto) == plan.study_seconds
 
 
+def test_what_the_final_fit_cannot_use_goes_to_the_study():
+    two_views = cfg(ensemble={"feature_views": ["standard", "quantile"]})
+    small = make_plan(two_views, measured(1_460, 0.01))  # 5 seeds x 2 views need far less
+    assert small.final_seconds == pytest.approx(5 * 2 * small.trial_seconds)
+    assert small.n_seeds(two_views, n_views=2) == 5
+    assert small.study_seconds > 0.6 * (15 * 60 - small.overhead_seconds
+                                        - small.reference_seconds)
+    fixed = make_plan(cfg(ensemble={"feature_views": ["standard", "quantile"], "n_seeds": 3}),
+                      measured(1_460, 0.01))
+    assert fixed.final_seconds > small.final_seconds  # explicit seeds: the shares stay
+
+
 def test_the_plan_reads_back_from_its_json_and_says_what_it_decided():
     plan = make_plan(cfg(), measured(1_460, 0.1))
     assert Plan.from_dict(plan.to_dict()) == plan
