@@ -67,8 +67,8 @@ def main() -> None:
     print(f"{root.name}: {len(setup.y)} rows, {setup.features.width} input columns; "
           f"{torch.get_num_threads()} threads, {cpu_flags()}; trial {best['trial']} of "
           f"study {best['study']}, {tuned.epochs} epochs, batch {tuned.batch_size}, "
-          f"{args.seeds} seed(s), standard view")
-    print(f"| model | OOF RMSE all rows | without excluded rows | seconds |")
+          f"{args.seeds} seed(s), standard view", flush=True)
+    print("| model | OOF RMSE all rows | without excluded rows | seconds |")
     print("|---|---|---|---|")
     for name, scores in references.items():
         print(f"| reference: {name} | {scores['oof_rmse']:.5f} | "

@@ -45,8 +45,11 @@ def project(folder: Path, where: Path, overrides: dict) -> Path:
             if (ROOT / ".dvc" / name).exists():
                 shutil.copy(ROOT / ".dvc" / name, where / ".dvc" / name)
     sample = pd.read_csv(folder / "sample_submission.csv", nrows=1)
-    metric = re.search(r"metric:\s*(.*)", (folder / "SOURCE.md").read_text(), re.I)
-    log = bool(metric and "log" in metric.group(1).lower())
+    # the first line that names the metric: "RMSE between the logarithms of ..." is on a
+    # log scale, "RMSE of `arr_delay` (not a log scale: ...)" is not
+    metric = re.search(r"^.*\bmetric\b.*$", (folder / "SOURCE.md").read_text(), re.I | re.M)
+    said = metric.group(0).lower() if metric else ""
+    log = bool(re.search(r"\blog", said)) and "not a log" not in said
     params = yaml.safe_load((where / "params.yaml").read_text())
     params["data"] = {"train": str(folder / "train.csv"), "test": str(folder / "test.csv"),
                       "sample_submission": str(folder / "sample_submission.csv"),

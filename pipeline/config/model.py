@@ -81,6 +81,8 @@ class ReferenceConfig(Section):
     gbm_max_rounds: StrictInt = Field(10_000, ge=1, le=1_000_000)
     gbm_early_stopping_rounds: StrictInt = Field(200, ge=1)
     gbm_validation_share: Finite = Field(0.1, gt=0, lt=1)  # held out for early stopping
+    # then boost again on all the fold's fitting rows, for the rounds found / (1 - share)
+    gbm_refit: StrictBool = True
 
 
 class BaseConfig(Section):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
+
+from sklearn.exceptions import ConvergenceWarning
 
 from pipeline.config import Config
 from pipeline.cv import setup_folds
@@ -28,10 +31,20 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
     prepared = load_prepared(prepared_dir)
     setup = setup_folds(prepared.train, prepared.schema, cfg)
     left = reference_seconds(cfg) - (time.monotonic() - started)
-    with steps(2 * setup.folds.n_folds, "references", "fold fits") as progress:
+    with steps(2 * setup.folds.n_folds, "references", "fold fits") as progress, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         refs = score_references(setup, cfg.reference, cfg.base.seed,
                                 seconds=max(left, 1.0) * GBM_SHARE, threads=threads,
                                 on_fold=lambda name, k: progress.update(1, model=name))
+    for w in caught:  # any other warning goes on as it came
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if unconverged:  # the library's multi-line warning, said once in a line
+        log.info("reference linear: the Lasso did not converge on %d of %d folds (it stops "
+                 "at 50 000 passes; strongly correlated columns); its score is as fitted",
+                 unconverged, setup.folds.n_folds)
     for name, s in refs.scores.items():
         log.info("reference %s: OOF RMSE %.5f (%.5f without excluded rows)", name,
                  s["oof_rmse"], s["oof_rmse_fit_rows"])
