@@ -17,8 +17,8 @@ from pipeline.tracking import (
     MODEL_SHA256_TAG,
     FinalRun,
     Tracker,
-    tracking_uri,
 )
+from pipeline.tracking_store import tracking_uri
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""MLflow runs, params, metrics, artifacts and the served model; the only mlflow import.
+"""MLflow runs, params, metrics, artifacts and the served model (the store: tracking_store).
 
 Run structure: one parent run per Optuna study, one child run per trial (params, each fold's
 score as `fold_<k>_rmse`, the validation RMSE per checkpoint epoch, the trial's state as a
@@ -16,16 +16,13 @@ The registry (pipeline.registry) takes the final run's model from here.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,18 +31,14 @@ import mlflow
 import mlflow.data
 import numpy as np
 import pandas as pd
-import sqlalchemy
-import sqlalchemy.exc
 from matplotlib.figure import Figure
-from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
-from pipeline.services import ServiceError, from_params, masked
 from pipeline.serving import log_pyfunc
+from pipeline.tracking_store import check_server, open_client, tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # Optuna trial state -> MLflow run status and the run's `state` tag: a pruned trial finished
 # as intended (MLflow draws KILLED as a failure); only a failed trial is FAILED
 STATE_TO_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
@@ -76,16 +69,6 @@ class FinalRun:
     model_uri: str
 
 
-def resolve_tracking_uri(configured: str | None) -> str:
-    """MLFLOW_TRACKING_URI if set, else params' tracking.uri (without a password), else the
-    embedded SQLite file."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    if configured:
-        return from_params(configured, "tracking.uri", "MLFLOW_TRACKING_URI")
-    return DEFAULT_TRACKING_URI
-
-
 def git_commit() -> str:
     """The current commit, suffixed with '-dirty' when tracked files have uncommitted edits."""
     try:
@@ -104,8 +87,8 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str) -> None:
         self.uri = uri
-        _check_server(uri)
-        self.client = _client(uri)
+        check_server(uri)
+        self.client = open_client(uri)
         self.experiment_id = self._experiment_id(experiment)
         self.stage = stage
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
@@ -319,52 +302,6 @@ class Tracker:
             self.client.log_batch(run_id, metrics=list(metrics[i:i + 1000]))
 
 
-def _client(uri: str, attempts: int = 8) -> MlflowClient:
-    """A client of the store; a database store is created (migrated) on first use, and when
-    several workers start on a fresh database at once, all but one fail and retry. A SQLite
-    file that does not exist yet is created, with its folder; a store that cannot be opened
-    is a ServiceError naming it."""
-    _check_database(uri)
-    for attempt in range(attempts):
-        try:
-            return MlflowClient(tracking_uri=uri)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
-                MlflowException) as exc:
-            if attempt == attempts - 1:
-                raise _unusable(uri, exc) from exc
-            time.sleep(0.5 * (attempt + 1))
-        except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
-            raise _unusable(uri, exc) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _check_database(uri: str, timeout: int = 10) -> None:
-    """Fail fast on a tracking URI that names no store, or a database server that cannot be
-    reached or lacks the database: MLflow would retry for minutes, then raise."""
-    if "://" not in uri and not uri.startswith("databricks"):  # a bare path: the file store
-        raise ServiceError(f"not an MLflow tracking URI: {masked(uri)}, expected e.g. "
-                           "sqlite:///mlflow.db, postgresql+psycopg://user@host:5432/db or "
-                           "http://host:5000 (set by tracking.uri in params.yaml or "
-                           "MLFLOW_TRACKING_URI)")
-    if not uri.startswith(("postgresql", "mysql")):
-        return
-    try:
-        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": timeout})
-        try:
-            engine.connect().close()
-        finally:
-            engine.dispose()
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-        raise _unusable(uri, exc) from exc
-
-
-def _unusable(uri: str, exc: BaseException) -> ServiceError:
-    reason = str(getattr(exc, "orig", None) or exc).replace(uri, masked(uri)).strip().splitlines()
-    return ServiceError(f"cannot open the MLflow tracking store {masked(uri)}: "
-                        f"{reason[0] if reason else type(exc).__name__} (set by tracking.uri "
-                        "in params.yaml or MLFLOW_TRACKING_URI)")
-
-
 def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -377,31 +314,6 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
-
-
-def _check_server(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast, with the URI in the message, when a tracking server does not answer: the
-    MLflow client would otherwise retry for minutes before giving up."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ServiceError(f"cannot reach the MLflow tracking server {masked(uri)}: {reason} "
-                           "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)") from exc
-
-
-@contextlib.contextmanager
-def tracking_uri(uri: str) -> Iterator[None]:
-    """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def _ms(moment: datetime | None) -> int | None:

@@ -8,19 +8,16 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import mlflow
 import pandas as pd
-import psycopg
 import pytest
 
 from pipeline import report
 from pipeline.registry import Registration, register_final_model
-from pipeline.services import ServiceError
 from pipeline.tracking import CHAMPION_METRIC, FinalRun, Tracker
 
 from .conftest import REPO
@@ -193,41 +190,6 @@ def killed_pid(run) -> str:
     return run.data.tags["owner"].rpartition(":")[2]
 
 
-def test_a_missing_sqlite_store_is_created_with_its_folder(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}"
-    Tracker(uri, "test", "train", 7, "abc123")
-    assert (tmp_path / "not" / "yet" / "mlflow.db").is_file()
-
-
-@pytest.mark.parametrize("uri, reason", [
-    ("mlflow.db", r"not an MLflow tracking URI: mlflow\.db, expected e\.g\. sqlite:///"),
-    ("sqlite://mlflow.db", r"cannot open the MLflow tracking store sqlite://mlflow\.db: "),
-    ("sqlite:///{tmp}/a-file/mlflow.db", r"cannot open the MLflow tracking store sqlite:///"
-                                         r".*a-file/mlflow\.db: \[Errno 17\] File exists"),
-])
-def test_a_tracking_store_that_cannot_be_opened_is_one_service_error(tmp_path, uri, reason):
-    (tmp_path / "a-file").write_text("not a folder")
-    started = time.monotonic()
-    with pytest.raises(ServiceError, match=reason) as raised:
-        Tracker(uri.format(tmp=tmp_path), "test", "train", 7, "abc123")
-    assert "\n" not in str(raised.value) and str(raised.value).endswith(
-        "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)")
-    assert time.monotonic() - started < 10
-
-
-def test_a_database_server_without_the_database_fails_fast_with_the_password_masked():
-    try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3
-                        ).close()
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({exc}); CI provides it")
-    uri = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/no_such_database_here"
-    started = time.monotonic()
-    with pytest.raises(ServiceError, match=r"cannot open the MLflow tracking store "
-                                           r"postgresql\+psycopg://postgres:\*\*\*@127\.0\.0\.1"
-                                           r":5432/no_such_database_here: .*does not exist"):
-        Tracker(uri, "test", "train", 7, "abc123")
-    assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s
 def _trial(tracker: Tracker, parent: str, number: int, state: str, value: float | None,
            fold_scores: list[float], checkpoints: dict[int, float]) -> mlflow.entities.Run:
     run_id = tracker.log_trial(parent, "study-x", number, state, value, {"lr": 0.01},

@@ -11,7 +11,7 @@ from pipeline.io import read_json
 from pipeline.report import reference_key, rounded
 from pipeline.runtime import TIMINGS
 from pipeline.services import masked
-from pipeline.tracking import resolve_tracking_uri
+from pipeline.tracking_store import resolve_tracking_uri
 
 
 def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,

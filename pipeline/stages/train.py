@@ -30,8 +30,8 @@ from pipeline.tracking import (
     HEADLINE_METRIC,
     FinalRun,
     Tracker,
-    resolve_tracking_uri,
 )
+from pipeline.tracking_store import resolve_tracking_uri
 
 log = logging.getLogger("pipeline")
 

@@ -16,7 +16,8 @@ from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.services import from_params
-from pipeline.tracking import Tracker, resolve_tracking_uri
+from pipeline.tracking import Tracker
+from pipeline.tracking_store import resolve_tracking_uri
 from pipeline.tune.objective import make_objective, make_pruner, study_name
 from pipeline.tune.study import (
     PARENT_RUN_ATTR,

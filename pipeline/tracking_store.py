@@ -1,0 +1,105 @@
+"""The MLflow tracking store: which URI, and a client that fails fast with one line.
+
+A database store is created on first use; a server or database that cannot be reached is a
+ServiceError naming it (password masked), not minutes of MLflow's retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import mlflow
+import sqlalchemy
+import sqlalchemy.exc
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from pipeline.services import ServiceError, from_params, masked
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """MLFLOW_TRACKING_URI if set, else params' tracking.uri (without a password), else the
+    embedded SQLite file."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return from_params(configured, "tracking.uri", "MLFLOW_TRACKING_URI")
+    return DEFAULT_TRACKING_URI
+
+
+def open_client(uri: str, attempts: int = 8) -> MlflowClient:
+    """A client of the store; a database store is created (migrated) on first use, and when
+    several workers start on a fresh database at once, all but one fail and retry. A SQLite
+    file that does not exist yet is created, with its folder; a store that cannot be opened
+    is a ServiceError naming it."""
+    _check_database(uri)
+    for attempt in range(attempts):
+        try:
+            return MlflowClient(tracking_uri=uri)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                MlflowException) as exc:
+            if attempt == attempts - 1:
+                raise _unusable(uri, exc) from exc
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+            raise _unusable(uri, exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_database(uri: str, timeout: int = 10) -> None:
+    """Fail fast on a tracking URI that names no store, or a database server that cannot be
+    reached or lacks the database: MLflow would retry for minutes, then raise."""
+    if "://" not in uri and not uri.startswith("databricks"):  # a bare path: the file store
+        raise ServiceError(f"not an MLflow tracking URI: {masked(uri)}, expected e.g. "
+                           "sqlite:///mlflow.db, postgresql+psycopg://user@host:5432/db or "
+                           "http://host:5000 (set by tracking.uri in params.yaml or "
+                           "MLFLOW_TRACKING_URI)")
+    if not uri.startswith(("postgresql", "mysql")):
+        return
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": timeout})
+        try:
+            engine.connect().close()
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        raise _unusable(uri, exc) from exc
+
+
+def _unusable(uri: str, exc: BaseException) -> ServiceError:
+    reason = str(getattr(exc, "orig", None) or exc).replace(uri, masked(uri)).strip().splitlines()
+    return ServiceError(f"cannot open the MLflow tracking store {masked(uri)}: "
+                        f"{reason[0] if reason else type(exc).__name__} (set by tracking.uri "
+                        "in params.yaml or MLFLOW_TRACKING_URI)")
+
+
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast, with the URI in the message, when a tracking server does not answer: the
+    MLflow client would otherwise retry for minutes before giving up."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceError(f"cannot reach the MLflow tracking server {masked(uri)}: {reason} "
+                           "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)") from exc
+
+
+@contextlib.contextmanager
+def tracking_uri(uri: str) -> Iterator[None]:
+    """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)

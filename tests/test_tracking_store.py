@@ -1,0 +1,56 @@
+"""The MLflow tracking store: which URI wins, and stores that cannot be opened fail fast."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from pipeline.services import ServiceError
+from pipeline.tracking_store import DEFAULT_TRACKING_URI, open_client, resolve_tracking_uri
+
+
+def test_the_environment_wins_over_params_and_params_over_the_default(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == DEFAULT_TRACKING_URI
+    assert resolve_tracking_uri("sqlite:///other.db") == "sqlite:///other.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///from-env.db")
+    assert resolve_tracking_uri("sqlite:///other.db") == "sqlite:///from-env.db"
+
+
+def test_a_missing_sqlite_store_is_created_with_its_folder(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}"
+    open_client(uri)
+    assert (tmp_path / "not" / "yet" / "mlflow.db").is_file()
+
+
+@pytest.mark.parametrize("uri, reason", [
+    ("mlflow.db", r"not an MLflow tracking URI: mlflow\.db, expected e\.g\. sqlite:///"),
+    ("sqlite://mlflow.db", r"cannot open the MLflow tracking store sqlite://mlflow\.db: "),
+    ("sqlite:///{tmp}/a-file/mlflow.db", r"cannot open the MLflow tracking store sqlite:///"
+                                         r".*a-file/mlflow\.db: \[Errno 17\] File exists"),
+])
+def test_a_tracking_store_that_cannot_be_opened_is_one_service_error(tmp_path, uri, reason):
+    (tmp_path / "a-file").write_text("not a folder")
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=reason) as raised:
+        open_client(uri.format(tmp=tmp_path))
+    assert "\n" not in str(raised.value) and str(raised.value).endswith(
+        "(set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)")
+    assert time.monotonic() - started < 10
+
+
+def test_a_database_server_without_the_database_fails_fast_with_the_password_masked():
+    try:
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3
+                        ).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({exc}); CI provides it")
+    uri = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/no_such_database_here"
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=r"cannot open the MLflow tracking store "
+                                           r"postgresql\+psycopg://postgres:\*\*\*@127\.0\.0\.1"
+                                           r":5432/no_such_database_here: .*does not exist"):
+        open_client(uri)
+    assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s
