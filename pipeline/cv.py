@@ -97,16 +97,19 @@ def make_folds(train: pd.DataFrame, n_folds: int, seed: int,
 
 
 def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: FeaturesConfig,
-                      seed: int = 0) -> FoldFeatures:
+                      seed: int = 0, on_fold: Callable[[int], None] | None = None
+                      ) -> FoldFeatures:
     """Fit one preprocessor per fold on its fitting rows and transform all training rows; the
     fitting rows keep the encodings their fit made for them (cross-fitted target encodings,
     so no row is encoded with its own target)."""
     y = model_target(train, schema)
     preprocessors, fitted = [], []
-    for rows in folds.fit_rows:
+    for k, rows in enumerate(folds.fit_rows):
         preprocessor = build_preprocessor(schema, cfg, seed)
         fitted.append(preprocessor.fit_transform(train.iloc[rows], y[rows]))
         preprocessors.append(preprocessor)
+        if on_fold is not None:
+            on_fold(k)
     x = stack_transforms(preprocessors, train)
     for k, rows in enumerate(folds.fit_rows):
         x[k, rows, : fitted[k].shape[1]] = fitted[k]
@@ -114,13 +117,15 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Fe
 
 
 def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,
-                numeric_scaling: str | None = None) -> FoldSetup:
-    """Folds and per-fold preprocessing (optionally with another numeric scaling)."""
+                numeric_scaling: str | None = None,
+                on_fold: Callable[[int], None] | None = None) -> FoldSetup:
+    """Folds and per-fold preprocessing (optionally with another numeric scaling);
+    `on_fold(k)` after fold k's preprocessing is fitted."""
     features_cfg = cfg.features
     if numeric_scaling is not None:
         features_cfg = features_cfg.replace({"numeric_scaling": numeric_scaling})
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
-    features = fit_fold_features(train, folds, schema, features_cfg, cfg.base.seed)
+    features = fit_fold_features(train, folds, schema, features_cfg, cfg.base.seed, on_fold)
     return FoldSetup(folds, features, model_target(train, schema))
 
 

@@ -92,3 +92,4 @@ def _count(value: float | None) -> str:
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
+

@@ -46,7 +46,9 @@ def test_folds_depend_on_the_seed(loaded):
 def test_each_fold_preprocessor_is_fitted_on_its_fit_rows_only(loaded):
     train, _, schema, cfg = loaded
     folds = make_folds(train, 3, seed=0)
-    features = fit_fold_features(train, folds, schema, cfg.features)
+    done = []
+    features = fit_fold_features(train, folds, schema, cfg.features, on_fold=done.append)
+    assert done == [0, 1, 2]  # a progress hook after each fold's fit
     for k, rows in enumerate(folds.fit_rows):
         scaler = features.preprocessors[k].named_steps["columns"].named_transformers_[
             "numeric"].named_steps["standardscaler"]

@@ -29,7 +29,9 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
     started = time.monotonic()
     threads = set_threads(None, cfg.base.threads)
     prepared = load_prepared(prepared_dir)
-    setup = setup_folds(prepared.train, prepared.schema, cfg)
+    with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
+        setup = setup_folds(prepared.train, prepared.schema, cfg,
+                            on_fold=lambda _: progress.update())
     left = reference_seconds(cfg) - (time.monotonic() - started)
     with steps(2 * setup.folds.n_folds, "references", "fold fits") as progress, \
             warnings.catch_warnings(record=True) as caught:

@@ -49,7 +49,9 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     views = feature_views(cfg)
     cfg = plan.apply(cfg)
     n_seeds = cfg.ensemble.n_seeds
-    setup = setup_folds(prepared.train, prepared.schema, cfg)
+    with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
+        setup = setup_folds(prepared.train, prepared.schema, cfg,
+                            on_fold=lambda _: progress.update())
     log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
              n_seeds, len(views), report.rounded(best["params"]))
     epochs = cfg.model.replace(best["params"], "model.").epochs

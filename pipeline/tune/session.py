@@ -15,6 +15,7 @@ import optuna
 from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import load_prepared
+from pipeline.progress import steps
 from pipeline.services import from_params
 from pipeline.tracking import Tracker
 from pipeline.tracking_store import resolve_tracking_uri
@@ -65,7 +66,9 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     `on_record(record, best)` follows each logged trial (progress)."""
     quiet_optuna()
     prepared = load_prepared(prepared_dir)
-    setup = setup_folds(prepared.train, prepared.schema, cfg)
+    with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
+        setup = setup_folds(prepared.train, prepared.schema, cfg,
+                            on_fold=lambda _: progress.update())
     url = resolve_storage(cfg, storage_dir)
     storage = make_storage(url, cfg.tune)
     name = study_name(cfg, prepared.data_hash)
