@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -45,8 +46,10 @@ def competition_config(folder: Path) -> dict:
     """params for a shared competition folder: the id is `id` (or `Id`), the target the
     sample submission's second column, RMSE unless SOURCE.md says log."""
     sample = pd.read_csv(folder / "sample_submission.csv", nrows=2)
-    source = (folder / "SOURCE.md").read_text().lower()
-    log = "log" in source.split("metric")[1][:80] if "metric" in source else False
+    # the first line naming the metric; flights' says "(not a log scale: ...)"
+    metric = re.search(r"^.*\bmetric\b.*$", (folder / "SOURCE.md").read_text(), re.I | re.M)
+    said = metric.group(0).lower() if metric else ""
+    log = bool(re.search(r"\blog", said)) and "not a log" not in said
     return {"data": {"train": str(folder / "train.csv"), "test": str(folder / "test.csv"),
                      "sample_submission": str(folder / "sample_submission.csv"),
                      "id_column": sample.columns[0], "target": sample.columns[1],
