@@ -19,7 +19,7 @@ from pipeline.cv import cross_validate_estimator, setup_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.io import read_json
 from pipeline.plan import Plan
-from pipeline.reference import EarlyStoppedGBM
+from pipeline.reference import gbm_reference
 
 
 def main() -> None:
@@ -32,15 +32,11 @@ def main() -> None:
         load_config(root / "params.yaml"))
     prepared = load_prepared(root / "data" / "prepared")
     setup = setup_folds(prepared.train, prepared.schema, cfg)
-    r = cfg.reference
     for refit in (False, True):
         scores = []
         for seed in args.seeds:
-            model = EarlyStoppedGBM(r.gbm_learning_rate, r.gbm_num_leaves,
-                                    r.gbm_min_child_samples, r.gbm_feature_fraction,
-                                    r.gbm_lambda_l2, r.gbm_max_rounds,
-                                    r.gbm_early_stopping_rounds, r.gbm_validation_share,
-                                    seed=seed, refit=refit)
+            model = gbm_reference(cfg.reference.replace({"gbm_refit": refit}, "reference."),
+                                  seed)
             started = time.monotonic()
             result = cross_validate_estimator(setup.features, setup.y, setup.folds, model)
             scores.append(result.score)

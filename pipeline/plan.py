@@ -19,7 +19,7 @@ MIN_BATCH, MAX_BATCH = 128, {"cpu": 2048, "cuda": 8192}
 # The learning-rate range at the smallest batch; it grows with the square root of the batch.
 LR_RANGE = (1e-4, 1e-3)
 # Epochs: the study's share should hold at least this many trials, a pruned trial costing
-# about this share of a full one (measured: 0.33-0.38 on House Prices; docs/speed.md).
+# about this share of a full one (the measured shares: docs/speed.md).
 MIN_TRIALS, PRUNED_WORK = 10, 0.5
 MIN_EPOCHS, MAX_EPOCHS = 10, 200
 CHECKPOINTS = 20  # validation checkpoints per trial
@@ -32,7 +32,7 @@ MAX_AUTO_SEEDS = 5
 
 @dataclass(frozen=True)
 class Measured:
-    """What the plan stage measured on this machine and data."""
+    """The plan's inputs from this machine and data: shape, device and timings."""
 
     rows: int  # training rows
     fit_rows: int  # rows one fold fits on

@@ -36,8 +36,8 @@ class References:
 
 def linear_reference(cfg: ReferenceConfig) -> RegressorMixin:
     """A regularised linear model (Lasso) on the preprocessed features, by coordinate descent
-    on the Gram matrix: its cost per pass follows the columns, not the rows (flights: 4 s a
-    fold instead of over 10 minutes); the one-hot cap keeps the columns few enough for it."""
+    on the Gram matrix: its cost per pass follows the columns, not the rows, so many rows stay
+    cheap; the one-hot cap keeps the columns few enough for it."""
     return Lasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4, precompute=True)
 
 
