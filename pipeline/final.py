@@ -102,13 +102,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
 def mlp_member(trained: TrainedMLPs) -> MLPMember:
     """The trained fold models as a final-model member: architecture and weights as arrays."""
     m = trained.model
-    architecture = {"n_models": m.n_models, "n_inputs": m.input_width,
-                    "width": m.weights[0].shape[2], "depth": len(m.weights) - 1,
-                    "dropout": m.dropout, "activation": m.activation,
-                    "linear_skip": m.linear_skip, "embed_cols": m.embed_cols,
-                    "embedding": m.embedding_settings or None}
     state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-    return MLPMember(architecture, state, trained.target_mean, trained.target_std,
+    return MLPMember(m.architecture(), state, trained.target_mean, trained.target_std,
                      trained.target_range)
 
 

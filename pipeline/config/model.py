@@ -9,6 +9,8 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from pipeline.config.fields import AUTO, Finite, Scaling, Section, auto_or
 
+Schedule = Literal["constant", "flat_cos"]
+
 
 class CVConfig(Section):
     """K-fold split; folds against the training rows is checked when the data is loaded."""
@@ -17,28 +19,42 @@ class CVConfig(Section):
 
 
 class ModelConfig(Section):
-    """MLP shape and training schedule; any field can be tuned by naming it in tune.search_space."""
+    """MLP shape and training schedule; any field can be tuned by naming it in
+    tune.search_space. docs/model.md says what each piece is and what it did."""
 
     depth: StrictInt = Field(2, ge=1, le=16)
     width: StrictInt = Field(256, ge=1, le=16384)
-    dropout: Finite = Field(0.1, ge=0, lt=1)
-    activation: Literal["relu", "silu", "gelu", "tanh"] = "relu"
+    dropout: Finite = Field(0.1, ge=0, lt=1)  # the rate at the start of training
+    dropout_schedule: Schedule = "constant"  # flat_cos: constant, then down to 0
+    activation: Literal["relu", "silu", "gelu", "tanh", "mish", "selu"] = "relu"
     linear_skip: StrictBool = False  # add a linear term of the inputs to the MLP's output
     clip_to_target_range: StrictBool = False  # clip predictions to the fitted targets' range
     # "auto": the plan derives them from the rows, the columns and the budget; a number wins
     epochs: auto_or(Annotated[StrictInt, Field(ge=1, le=100_000)]) = AUTO
     batch_size: auto_or(Annotated[StrictInt, Field(ge=1, le=10_000_000)]) = AUTO
     lr: auto_or(Annotated[Finite, Field(gt=0, le=10)]) = AUTO
-    weight_decay: Finite = Field(1e-2, ge=0, le=100)
+    lr_schedule: Literal["constant", "cosine", "onecycle", "coslog4"] = "onecycle"
+    weight_decay: Finite = Field(1e-2, ge=0, le=100)  # decoupled, per unit learning rate
+    weight_decay_schedule: Schedule = "constant"
+    adam_beta2: Finite = Field(0.999, ge=0, lt=1)
+    # standard: one learning rate for every parameter (AdamW); ntk: RealMLP's rates per kind
+    # of parameter (weights at lr / sqrt(fan_in), biases at lr / 10, input scales at 6 lr)
+    parametrization: Literal["standard", "ntk"] = "standard"
+    # uniform: nn.Linear's; data: each layer rescaled to unit spread on the training rows,
+    # its biases placed among them (RealMLP's)
+    init: Literal["uniform", "data"] = "uniform"
+    front_scale: StrictBool = False  # a learned scale per numeric input, starting at 1
+    # TabM-style members sharing each model's weights (1: a plain MLP); their losses are
+    # averaged in training, their predictions in use
+    members: StrictInt = Field(1, ge=1, le=64)
     input_l1: Finite = Field(0.0, ge=0, le=100)  # decoupled L1 shrinkage of the input layer
-    lr_schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
     patience: StrictInt = Field(0, ge=0)  # checkpoints without improvement before stopping
     eval_every: auto_or(Annotated[StrictInt, Field(ge=1)]) = AUTO  # epochs between checks
-    # periodic: each numeric input becomes a learned periodic embedding (PLR, docs/model.md)
-    numeric_embedding: Literal["none", "periodic"] = "none"
-    embedding_dim: StrictInt = Field(16, ge=1, le=256)
-    embedding_frequencies: StrictInt = Field(48, ge=1, le=1024)
-    embedding_scale: Finite = Field(0.01, gt=0, le=100)  # the frequencies' initial spread
+    # pbld: each numeric input becomes learned periodic features (RealMLP's, docs/model.md)
+    numeric_embedding: Literal["none", "pbld"] = "none"
+    embedding_dim: StrictInt = Field(3, ge=1, le=256)  # per feature, besides the input itself
+    embedding_frequencies: StrictInt = Field(16, ge=1, le=1024)
+    embedding_scale: Finite = Field(0.1, gt=0, le=100)  # the frequencies' initial spread
 
     @property
     def resolved(self) -> bool:

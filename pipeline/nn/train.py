@@ -3,24 +3,28 @@
 The target is already on the model scale (log prices for a log-RMSE metric), so the MSE loss
 here is the squared log-RMSE. Each model standardizes the target with its own training rows'
 mean and spread. Data stays in tensors: no DataLoader, no per-step host synchronisation;
-validation (early stopping, pruning callbacks) runs every `eval_every` epochs.
+validation (early stopping, pruning callbacks) runs every `eval_every` epochs. The steps:
+target scaling, the model (its input layout, its data-dependent start), the optimizer's
+parameter groups and the per-step schedules, then epochs of minibatch steps, each followed
+by a checkpoint when one is due, and the kept weights.
 
 Returns values; never logs or writes files.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.optim.adamw import adamw
 
 from pipeline.config import ModelConfig
 from pipeline.nn.model import BatchedMLP, predict_batched, to_model_scale
 from pipeline.nn.onehot import OneHotLayout, OneHotRows, binary_columns, onehot_layout
+from pipeline.nn.optim import GroupedAdamW, ParamGroup
+from pipeline.nn.schedule import Schedules, schedules
 
 # Called at every validation checkpoint with (epoch, validation RMSE of each model); it may
 # raise to stop training (an Optuna pruning callback raises TrialPruned).
@@ -28,6 +32,11 @@ CheckpointCallback = Callable[[int, np.ndarray], None]
 # Called after every epoch's training steps with the epoch number (progress, timing).
 EpochCallback = Callable[[int], None]
 STEPS_PER_GATHER = 16  # minibatches cut from one gathered block of rows
+INIT_ROWS = 1024  # training rows per model the data-dependent initialisation looks at
+# RealMLP's learning-rate and weight-decay factors per kind of parameter (the NTK
+# parametrization: a layer's weights learn at lr / sqrt(fan_in), see pipeline.nn.optim)
+LR_FACTORS = {"biases": 0.1, "scale": 6.0, "embedding": 0.1, "members": 1.0, "skip": 1.0}
+DECAY_FACTORS = {"biases": 0.0, "scale": 6.0, "embedding": 0.1, "members": 0.0, "skip": 1.0}
 BatchInputs = Callable[[int, int], "torch.Tensor | OneHotRows"]
 
 
@@ -45,11 +54,34 @@ class TrainedMLPs:
     history: dict[str, np.ndarray]  # "epoch" [E], "train_rmse" [E, K], "val_rmse" [E, K]
 
 
+@dataclass
+class _Rows:
+    """Row indices per model, padded to one width: idx [K, n] and validity mask [K, n]."""
+
+    idx: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def of(cls, rows: Sequence[np.ndarray], device: torch.device) -> _Rows:
+        width = max(len(r) for r in rows)
+        idx = torch.zeros(len(rows), width, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.bool)
+        for k, r in enumerate(rows):
+            idx[k, : len(r)] = torch.as_tensor(np.asarray(r), dtype=torch.long)
+            mask[k, : len(r)] = True
+        return cls(idx.to(device), mask.to(device))
+
+    @property
+    def counts(self) -> torch.Tensor:
+        return self.mask.sum(dim=1)
+
+
 def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
              on_checkpoint: CheckpointCallback | None = None,
              onehot_lookup: bool = True,
-             on_epoch: EpochCallback | None = None, device: str = "cpu") -> TrainedMLPs:
+             on_epoch: EpochCallback | None = None, device: str = "cpu",
+             scored_val_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
@@ -58,21 +90,23 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     y: [N] target on the model scale.
     onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
        the same models up to float rounding, with fewer multiplies.
+    scored_val_rows: the validation rows a checkpoint's RMSE is computed on (default: all of
+       `val_rows`), e.g. without the rows excluded from fitting, as the tuning objective.
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
     device: where the data, the models and every step live ("cpu" or "cuda"); the returned
     models and arrays are on the CPU.
     """
     if not cfg.resolved:
         raise ValueError("the model config has 'auto' sizes: apply a pipeline.plan.Plan first")
-    n_models = len(train_rows)
     x = x if x.dim() == 3 else x.unsqueeze(0)
-    if n_models % x.shape[0]:
-        raise ValueError(f"{n_models} models cannot share {x.shape[0]} matrices evenly")
+    if len(train_rows) % x.shape[0]:
+        raise ValueError(f"{len(train_rows)} models cannot share {x.shape[0]} matrices evenly")
     dev = torch.device(device)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        trained = _fit(x.to(dev), y.to(dev, torch.float32), train_rows, val_rows, cfg, seed,
-                       on_checkpoint, onehot_lookup, on_epoch)
+        trained = _Training(x.to(dev), y.to(dev, torch.float64), train_rows, val_rows,
+                            scored_val_rows, cfg, seed, onehot_lookup).run(on_checkpoint,
+                                                                           on_epoch)
     trained.model.cpu()
     return trained
 
@@ -83,161 +117,237 @@ def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536)
                            trained.target_range, chunk_rows)
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
-         val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
-         on_checkpoint: CheckpointCallback | None, onehot_lookup: bool,
-         on_epoch: EpochCallback | None) -> TrainedMLPs:
-    n_models, n_inputs = len(train_rows), x.shape[2]
-    dev = x.device
-    models = (torch.arange(n_models, device=dev) % x.shape[0]).unsqueeze(1)  # matrix of each
-    x_flat = x.reshape(-1, n_inputs)  # rows are read with _gather_rows
-    embed_cols, embedding = _embedding(x_flat, cfg)
-    dense_width = None if embedding is None else len(embed_cols) * embedding["d_embedding"]
-    layout = onehot_layout(x_flat, dense_width) if onehot_lookup else None
-    row_base = models * x.shape[1]
-    train_idx, train_mask = _pad(train_rows, dev)
-    counts = train_mask.sum(dim=1)
-    y_train = y[train_idx] * train_mask
-    mean = y_train.sum(1) / counts
-    std = torch.sqrt(((y[train_idx] - mean[:, None]) ** 2 * train_mask).sum(1) / counts)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    y_scaled = (y.unsqueeze(0) - mean[:, None]) / std[:, None]  # [K, N]
+class _Training:
+    """One call of fit_mlps: the data, the model, the optimizer and the schedules."""
 
-    model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation,
-                       cfg.linear_skip, embed_cols, embedding).to(dev)
-    params = list(model.parameters())
-    input_weights = [model.weights[0]] + ([model.skip] if model.skip is not None else [])
-    optimizer = _FusedAdamW(params, cfg.weight_decay)
-    steps_per_epoch = -(-train_idx.shape[1] // cfg.batch_size)
-    lrs, beta1s = _schedule(cfg, steps_per_epoch)
-    step_no = 0
-    generator = torch.Generator(device=dev).manual_seed(seed)
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
+                 val_rows: Sequence[np.ndarray] | None,
+                 scored_val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
+                 onehot_lookup: bool) -> None:
+        self.cfg = cfg
+        dev = x.device
+        self.n_models = len(train_rows)
+        self.x_flat = x.reshape(-1, x.shape[2])  # rows are read with _gather_rows
+        models = (torch.arange(self.n_models, device=dev) % x.shape[0]).unsqueeze(1)
+        self.row_base = models * x.shape[1]  # where model k's matrix starts in x_flat
+        self.train = _Rows.of(train_rows, dev)
+        self.y = y  # float64: the scaling and the validation errors stay exact for any size
+        self.mean, self.std = _target_scaling(y, self.train)
+        self.y_scaled = ((y.unsqueeze(0) - self.mean[:, None]) / self.std[:, None]).float()
+        self.generator = torch.Generator(device=dev).manual_seed(seed)
+        self.has_val = val_rows is not None and all(len(v) for v in val_rows)
+        self.scored = None  # positions within val_rows a checkpoint scores; None: all
+        if self.has_val:
+            self.val = _Rows.of(val_rows, dev)
+            if scored_val_rows is not None:
+                self.scored = _Rows.of([_positions(v, s) for v, s in
+                                        zip(val_rows, scored_val_rows, strict=True)], dev)
+        self.model = _build_model(self.x_flat, self.n_models, cfg).to(dev)
+        dense_width = (self.model.numeric_width
+                       if self.model.embedding is not None or self.model.scale is not None
+                       else None)
+        self.layout = onehot_layout(self.x_flat, dense_width) if onehot_lookup else None
+        if cfg.init == "data":
+            self.model.init_from_data(self._init_sample(), self.generator)
+        self.optimizer = GroupedAdamW(_param_groups(self.model, cfg), beta2=cfg.adam_beta2)
+        self.steps_per_epoch = -(-self.train.idx.shape[1] // cfg.batch_size)
+        self.schedules: Schedules = schedules(
+            cfg.epochs * self.steps_per_epoch, cfg.lr, cfg.lr_schedule, cfg.dropout,
+            cfg.dropout_schedule, cfg.weight_decay, cfg.weight_decay_schedule)
+        self.step_no = 0
 
-    has_val = val_rows is not None and all(len(v) for v in val_rows)
-    if has_val:
-        val_idx, val_mask = _pad(val_rows, dev)
-        y_val = y[val_idx]
-    # Early stopping keeps each model's best validation checkpoint. That choice is made on the
-    # validation fold, so it flatters the OOF score a little; patience 0 keeps the last epoch.
-    early_stopping = has_val and cfg.patience > 0
-    if early_stopping:
-        best = [p.detach().clone() for p in params]
-    best_rmse = torch.full((n_models,), float("inf"), dtype=torch.float64, device=dev)
-    best_epoch = torch.zeros(n_models, dtype=torch.long, device=dev)
-    history: dict[str, list] = {"epoch": [], "train_rmse": [], "val_rmse": []}
-    loss_sum = torch.zeros(n_models, device=dev)
-    loss_count = torch.zeros(n_models, device=dev)
+    def run(self, on_checkpoint: CheckpointCallback | None,
+            on_epoch: EpochCallback | None) -> TrainedMLPs:
+        cfg = self.cfg
+        params = self.optimizer.params
+        # Early stopping keeps each model's best validation checkpoint. That choice is made on
+        # the validation fold, so it flatters the OOF score a little; patience 0 keeps the last
+        # epoch.
+        early_stopping = self.has_val and cfg.patience > 0
+        best = [p.detach().clone() for p in params] if early_stopping else None
+        dev = self.x_flat.device
+        best_rmse = torch.full((self.n_models,), math.inf, dtype=torch.float64, device=dev)
+        best_epoch = torch.zeros(self.n_models, dtype=torch.long, device=dev)
+        history: dict[str, list] = {"epoch": [], "train_rmse": [], "val_rmse": []}
+        loss_sum = torch.zeros(self.n_models, device=dev)
+        loss_count = torch.zeros(self.n_models, device=dev)
+        epoch = 0
+        for epoch in range(1, cfg.epochs + 1):
+            self._train_epoch(loss_sum, loss_count)
+            if on_epoch is not None:
+                on_epoch(epoch)
+            if epoch % cfg.eval_every and epoch != cfg.epochs:
+                continue
+            train_rmse = (torch.sqrt(loss_sum.double() / loss_count.clamp_min(1.0))
+                          * self.std).cpu().numpy()
+            loss_sum.zero_()
+            loss_count.zero_()
+            history["epoch"].append(epoch)
+            history["train_rmse"].append(train_rmse)
+            if not self.has_val:
+                history["val_rmse"].append(np.full(self.n_models, np.nan))
+                continue
+            val_rmse = self._validation_rmse()
+            val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
+            history["val_rmse"].append(val_rmse_np)
+            improved = val_rmse < best_rmse
+            best_rmse = torch.where(improved, val_rmse, best_rmse)
+            best_epoch = torch.where(improved, epoch, best_epoch)
+            if best is not None:
+                _keep_improved(params, best, improved)
+            if on_checkpoint is not None:
+                on_checkpoint(epoch, val_rmse_np)
+            if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):
+                break
+        if best is not None:
+            with torch.no_grad():
+                for p, b in zip(params, best, strict=True):
+                    p.copy_(b)
+        else:
+            best_epoch.fill_(epoch)
+        return self._result(best_epoch, epoch, history)
 
-    # Rows are shuffled per model and epoch; invalid (padding) slots sort to the end, so a batch
-    # needs masking only past the shortest model's row count, known here without a host sync.
-    always_full = int(counts.min())
-    gather_rows = cfg.batch_size * STEPS_PER_GATHER
-    epoch = 0
-    for epoch in range(1, cfg.epochs + 1):
+    def _train_epoch(self, loss_sum: torch.Tensor, loss_count: torch.Tensor) -> None:
+        """One pass over every model's training rows in a fresh order, minibatch by
+        minibatch; the squared errors are added to loss_sum (and their count)."""
+        cfg, model, s = self.cfg, self.model, self.schedules
         model.train()
-        keys = torch.rand(train_idx.shape, generator=generator, device=dev)
-        keys.masked_fill_(~train_mask, 2.0)
+        # Rows are shuffled per model; invalid (padding) slots sort to the end, so a batch
+        # needs masking only past the shortest model's row count, known without a host sync.
+        keys = torch.rand(self.train.idx.shape, generator=self.generator,
+                          device=self.train.idx.device)
+        keys.masked_fill_(~self.train.mask, 2.0)
         order = keys.argsort(dim=1)
-        epoch_idx = train_idx.gather(1, order)
-        epoch_mask = train_mask.gather(1, order)
+        epoch_idx = self.train.idx.gather(1, order)
+        epoch_mask = self.train.mask.gather(1, order)
+        always_full = int(self.train.counts.min())
+        gather_rows = cfg.batch_size * STEPS_PER_GATHER
+        input_weights = [model.weights[0]] + ([model.skip] if model.skip is not None else [])
         for chunk in range(0, epoch_idx.shape[1], gather_rows):
             # one gather for many steps: bounded memory, few copies
             idx = epoch_idx[:, chunk:chunk + gather_rows]
-            batch_inputs = _gathered_inputs(x_flat, layout, row_base, idx)
-            y_chunk = y_scaled.gather(1, idx)
+            batch_inputs = _gathered_inputs(self.x_flat, self.layout, self.row_base, idx)
+            y_chunk = self.y_scaled.gather(1, idx)
             for start in range(0, idx.shape[1], cfg.batch_size):
                 stop = start + cfg.batch_size
-                pred = model(batch_inputs(start, stop))
-                sq_err = (pred - y_chunk[:, start:stop]) ** 2
+                step = self.step_no
+                model.dropout = float(s.dropout[step])
+                pred = model.forward_members(batch_inputs(start, stop))  # [K, k, B]
+                # each member's own loss, averaged: the mean of the members' losses
+                sq_err = ((pred - y_chunk[:, None, start:stop]) ** 2).mean(dim=1)
                 if chunk + stop <= always_full:
-                    count = torch.full((n_models,), float(sq_err.shape[1]), device=dev)
+                    count = torch.full((self.n_models,), float(sq_err.shape[1]),
+                                       device=sq_err.device)
                 else:
                     mask = epoch_mask[:, chunk + start:chunk + stop].float()
                     sq_err = sq_err * mask
                     count = mask.sum(1)
                 err_sum = sq_err.sum(1)
-                per_model = err_sum / count.clamp_min(1.0)
-                for p in params:  # what zero_grad(set_to_none=True) does, without its overhead
-                    p.grad = None
-                per_model.sum().backward()  # each model's gradient is its own mean loss
-                optimizer.step(lrs[step_no], beta1s[step_no])
+                self.optimizer.zero_grad()
+                (err_sum / count.clamp_min(1.0)).sum().backward()  # each model: its own mean
+                self.optimizer.step(float(s.lr[step]), float(s.beta1[step]),
+                                    float(s.weight_decay[step]))
                 if cfg.input_l1 > 0:
-                    _shrink(input_weights, lrs[step_no] * cfg.input_l1)
-                step_no += 1
+                    _shrink(input_weights, float(s.lr[step]) * cfg.input_l1)
+                self.step_no += 1
                 with torch.no_grad():
                     loss_sum += err_sum
                     loss_count += count
 
-        if on_epoch is not None:
-            on_epoch(epoch)
-        if epoch % cfg.eval_every and epoch != cfg.epochs:
-            continue
-        train_rmse = (torch.sqrt(loss_sum / loss_count.clamp_min(1.0)) * std).double().cpu()
-        train_rmse = train_rmse.numpy()
-        loss_sum.zero_()
-        loss_count.zero_()
-        history["epoch"].append(epoch)
-        history["train_rmse"].append(train_rmse)
-        if not has_val:
-            history["val_rmse"].append(np.full(n_models, np.nan))
-            continue
-        val_pred = _predict_rows(model, x_flat, row_base, val_idx) * std[:, None] + mean[:, None]
-        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).double().sum(1)
-                              / val_mask.sum(1))
-        val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
-        history["val_rmse"].append(val_rmse_np)
-        improved = val_rmse < best_rmse
-        best_rmse = torch.where(improved, val_rmse, best_rmse)
-        best_epoch = torch.where(improved, epoch, best_epoch)
-        if early_stopping:
-            with torch.no_grad():
-                for p, b in zip(params, best, strict=True):
-                    b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
-        if on_checkpoint is not None:
-            on_checkpoint(epoch, val_rmse_np)
-        if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):
-            break
+    def _validation_rmse(self) -> torch.Tensor:
+        """Each model's RMSE (model scale, float64) on its scored validation rows: [K]."""
+        pred = _predict_rows(self.model, self.x_flat, self.row_base, self.val.idx)
+        err = (pred.double() * self.std[:, None] + self.mean[:, None]
+               - self.y[self.val.idx]) ** 2
+        mask = self.val.mask
+        if self.scored is not None:
+            err = err.gather(1, self.scored.idx)
+            mask = self.scored.mask
+        return torch.sqrt((err * mask).sum(1) / mask.sum(1).clamp_min(1))
 
-    if early_stopping:
-        with torch.no_grad():
-            for p, b in zip(params, best, strict=True):
-                p.copy_(b)
-    else:
-        best_epoch.fill_(epoch)
-    mean_np, std_np = mean.double().cpu().numpy(), std.double().cpu().numpy()
-    target_range = None
-    if cfg.clip_to_target_range:  # never predict beyond the targets the model was fitted on
-        fitted = torch.where(train_mask, y[train_idx], float("nan")).double().cpu().numpy()
-        target_range = (np.nanmin(fitted, axis=1), np.nanmax(fitted, axis=1))
-    val_predictions = []
-    if has_val:
-        val_pred = to_model_scale(_predict_rows(model, x_flat, row_base, val_idx), mean_np,
-                                   std_np, target_range)
-        val_predictions = [val_pred[k, : len(v)] for k, v in enumerate(val_rows)]
-    model.eval()
-    return TrainedMLPs(
-        model=model,
-        target_mean=mean_np,
-        target_std=std_np,
-        target_range=target_range,
-        val_predictions=val_predictions,
-        best_epoch=best_epoch.cpu().numpy(),
-        epochs_run=epoch,
-        history={k: np.asarray(v) for k, v in history.items()},
-    )
+    def _init_sample(self) -> torch.Tensor:
+        """Up to INIT_ROWS training rows of each model, as a dense [K, S, d] tensor."""
+        n = min(INIT_ROWS, int(self.train.counts.min()))
+        keys = torch.rand(self.train.idx.shape, generator=self.generator,
+                          device=self.train.idx.device)
+        keys.masked_fill_(~self.train.mask, 2.0)
+        idx = self.train.idx.gather(1, keys.argsort(dim=1)[:, :n])
+        return _gather_rows(self.x_flat, self.row_base, idx)
+
+    def _result(self, best_epoch: torch.Tensor, epochs_run: int,
+                history: dict[str, list]) -> TrainedMLPs:
+        mean_np, std_np = self.mean.cpu().numpy(), self.std.cpu().numpy()
+        target_range = None
+        if self.cfg.clip_to_target_range:  # never predict beyond the targets fitted on
+            fitted = torch.where(self.train.mask, self.y[self.train.idx], math.nan)
+            fitted = fitted.cpu().numpy()
+            target_range = (np.nanmin(fitted, axis=1), np.nanmax(fitted, axis=1))
+        val_predictions = []
+        if self.has_val:
+            pred = to_model_scale(_predict_rows(self.model, self.x_flat, self.row_base,
+                                                self.val.idx), mean_np, std_np, target_range)
+            counts = self.val.counts.cpu().numpy()
+            val_predictions = [pred[k, : counts[k]] for k in range(self.n_models)]
+        self.model.eval()
+        self.model.dropout = self.cfg.dropout  # the architecture's rate, not the last step's
+        return TrainedMLPs(model=self.model, target_mean=mean_np, target_std=std_np,
+                           target_range=target_range, val_predictions=val_predictions,
+                           best_epoch=best_epoch.cpu().numpy(), epochs_run=epochs_run,
+                           history={k: np.asarray(v) for k, v in history.items()})
 
 
-def _embedding(x_flat: torch.Tensor, cfg: ModelConfig) -> tuple[list[int], dict | None]:
-    """The numeric (not 0/1) input columns and the embedding settings, when cfg asks for a
-    numeric embedding and there are such columns."""
-    if cfg.numeric_embedding == "none":
-        return [], None
-    embed_cols = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
-    if not embed_cols:
-        return [], None
-    return embed_cols, {"d_embedding": cfg.embedding_dim,
-                        "n_frequencies": cfg.embedding_frequencies,
-                        "sigma": cfg.embedding_scale}
+def _positions(rows: np.ndarray, subset: np.ndarray) -> np.ndarray:
+    """Where each row of `subset` stands in `rows` (every one must be there)."""
+    rows, subset = np.asarray(rows), np.asarray(subset)
+    order = np.argsort(rows, kind="stable")
+    at = np.searchsorted(rows[order], subset)
+    if len(subset) and (at.max() >= len(rows) or (rows[order][at] != subset).any()):
+        raise ValueError("scored_val_rows must be subsets of val_rows")
+    return order[at]
+
+
+def _target_scaling(y: torch.Tensor, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's target mean and spread over its training rows (float64, [K] each); a
+    constant target gets spread 1."""
+    values = y[rows.idx]
+    counts = rows.counts.double()
+    mean = (values * rows.mask).sum(1) / counts
+    std = torch.sqrt((((values - mean[:, None]) ** 2) * rows.mask).sum(1) / counts)
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def _build_model(x_flat: torch.Tensor, n_models: int, cfg: ModelConfig) -> BatchedMLP:
+    """The model cfg describes, for inputs whose numeric (not 0/1) columns are those of x."""
+    numeric = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
+    embedding = None
+    if cfg.numeric_embedding == "pbld":
+        embedding = {"n_frequencies": cfg.embedding_frequencies, "dim": cfg.embedding_dim,
+                     "sigma": cfg.embedding_scale}
+    return BatchedMLP(n_models, x_flat.shape[1], cfg.width, cfg.depth, cfg.dropout,
+                      cfg.activation, cfg.linear_skip, numeric, embedding, cfg.front_scale,
+                      cfg.members)
+
+
+def _param_groups(model: BatchedMLP, cfg: ModelConfig) -> list[ParamGroup]:
+    """The optimizer's groups: with `parametrization: ntk`, RealMLP's factors (each layer's
+    weights at lr / sqrt(fan_in), LR_FACTORS and DECAY_FACTORS for the rest); with
+    `standard`, one rate and one decay for every parameter, as plain AdamW."""
+    kinds = model.parameter_groups()
+    if cfg.parametrization == "standard":
+        return [ParamGroup([p for params in kinds.values() for p in params])]
+    groups = [ParamGroup([w], lr_factor=1 / math.sqrt(w.shape[1])) for w in kinds["weights"]]
+    for kind in ("biases", "scale", "embedding", "members", "skip"):
+        groups.append(ParamGroup(kinds[kind], lr_factor=LR_FACTORS[kind],
+                                 decay_factor=DECAY_FACTORS[kind]))
+    return groups
+
+
+def _keep_improved(params: list[torch.Tensor], best: list[torch.Tensor],
+                   improved: torch.Tensor) -> None:
+    """Copy the models whose validation score improved into the kept weights."""
+    with torch.no_grad():
+        for p, b in zip(params, best, strict=True):
+            b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
 
 
 def _shrink(weights: list[torch.Tensor], amount: float) -> None:
@@ -281,61 +391,3 @@ def _predict_rows(model: BatchedMLP, x_flat: torch.Tensor, row_base: torch.Tenso
                  for i in range(0, idx.shape[1], chunk_rows)]
     model.train()
     return torch.cat(parts, dim=1)
-
-
-def _pad(rows: Sequence[np.ndarray],
-         device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-index lists of unequal length -> [K, max_len] index tensor and validity mask."""
-    width = max(len(r) for r in rows)
-    idx = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.bool)
-    for k, r in enumerate(rows):
-        idx[k, : len(r)] = torch.as_tensor(np.asarray(r), dtype=torch.long)
-        mask[k, : len(r)] = True
-    return idx.to(device), mask.to(device)
-
-
-class _FusedAdamW:
-    """torch.optim.AdamW(fused=True)'s arithmetic through torch's functional `adamw`: the same
-    fused kernel without the Optimizer.step wrapper (hooks, profiling, regrouping), a fixed cost
-    per step that is not small beside this trainer's steps. Default betas and eps."""
-
-    def __init__(self, params: list[torch.Tensor], weight_decay: float) -> None:
-        self.params = params
-        self.weight_decay = weight_decay
-        self.exp_avgs = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sqs = [torch.zeros_like(p) for p in params]
-        self.steps = [torch.tensor(0.0, device=p.device) for p in params]
-
-    def step(self, lr: float, beta1: float) -> None:
-        with torch.no_grad():
-            adamw(self.params, [p.grad for p in self.params], self.exp_avgs, self.exp_avg_sqs,
-                  [], self.steps, fused=True, amsgrad=False, beta1=beta1, beta2=0.999, lr=lr,
-                  weight_decay=self.weight_decay, eps=1e-8, maximize=False)
-
-
-def _schedule(cfg: ModelConfig, steps_per_epoch: int) -> tuple[list[float], list[float]]:
-    """Learning rate and Adam beta1 of every step, read off torch's own schedulers (one-cycle
-    also cycles beta1) driving an optimizer that holds no parameters of ours."""
-    total = cfg.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
-    if cfg.lr_schedule == "onecycle":
-        # torch divides by the warm-up's length, pct_start * total - 1 steps, so a warm-up of
-        # exactly one step (10 steps in all, e.g. one epoch of ~1 200 rows) raised
-        # ZeroDivisionError (pytorch/pytorch#180187); half a step more avoids it
-        pct_start = 0.1 if 0.1 * total != 1 else 1.5 / total
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
-                                                        total_steps=total, pct_start=pct_start)
-    elif cfg.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    lrs, beta1s = [], []
-    group = optimizer.param_groups[0]
-    with warnings.catch_warnings():  # "scheduler stepped before optimizer": none to step here
-        warnings.simplefilter("ignore", UserWarning)
-        for _ in range(total):
-            lrs.append(float(group["lr"]))
-            beta1s.append(float(group["betas"][0]))
-            scheduler.step()
-    return lrs, beta1s

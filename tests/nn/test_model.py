@@ -83,3 +83,58 @@ def test_gradients_match_an_ordinary_mlp():
         torch.testing.assert_close(model.weights[1].grad[k], out.weight.grad.T)
         torch.testing.assert_close(model.biases[1].grad[k, 0], out.bias.grad)
         torch.testing.assert_close(model.skip.grad[k], skip.weight.grad.T)
+
+
+def test_members_share_the_weights_and_differ_by_their_vectors_and_heads():
+    torch.manual_seed(0)
+    model = BatchedMLP(n_models=2, n_inputs=4, width=6, depth=2, members=3).eval()
+    x = torch.randn(2, 5, 4)
+    per_member = model.forward_members(x)
+    assert per_member.shape == (2, 3, 5)
+    torch.testing.assert_close(model(x), per_member.mean(dim=1))
+    assert set(model.member_scale.unique().tolist()) <= {-1.0, 1.0}
+    # member m of model k is an ordinary MLP whose first layer's outputs are scaled by its
+    # vector and whose output layer is its head
+    k, m = 1, 2
+    hidden = torch.relu((x[k] @ model.weights[0][k] + model.biases[0][k])
+                        * model.member_scale[k, m])
+    hidden = torch.relu(hidden @ model.weights[1][k] + model.biases[1][k])
+    expected = hidden @ model.head[k, m, 0] + model.head_bias[k, m]
+    torch.testing.assert_close(per_member[k, m], expected)
+
+
+def test_front_scale_starts_at_one_and_scales_only_the_numeric_inputs():
+    x = torch.cat([torch.randn(1, 6, 2), torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])]
+                   .unsqueeze(0)], dim=-1)
+    scaled = BatchedMLP(1, 5, 4, 1, numeric_cols=[0, 1], front_scale=True).eval()
+    plain = BatchedMLP(1, 5, 4, 1).eval()
+    plain.load_state_dict({k: v for k, v in scaled.state_dict().items() if k != "scale"},
+                          strict=False)
+    torch.testing.assert_close(scaled(x), plain(x))  # scale 1: the same function
+    assert scaled.scale.shape == (1, 1, 2)
+    with torch.no_grad():
+        scaled.scale.fill_(2.0)
+        doubled = x.clone()
+        doubled[..., :2] *= 2
+    torch.testing.assert_close(scaled(x), plain(doubled))
+
+
+def test_data_dependent_init_gives_unit_spread_and_kinks_among_the_rows():
+    torch.manual_seed(0)
+    model = BatchedMLP(n_models=2, n_inputs=5, width=64, depth=2)
+    x = torch.randn(2, 500, 5) * torch.tensor([1.0, 10.0, 100.0, 0.1, 5.0]) + 3.0
+    model.init_from_data(x, torch.Generator().manual_seed(0))
+    pre = torch.bmm(x, model.weights[0])
+    torch.testing.assert_close(pre.std(dim=1, correction=0), torch.ones(2, 64))
+    active = (pre + model.biases[0] > 0).float().mean(dim=1)  # share of rows past the kink
+    assert ((active > 0) & (active < 1)).float().mean() > 0.9
+
+
+def test_the_architecture_rebuilds_the_same_module():
+    model = BatchedMLP(2, 6, 8, 2, dropout=0.1, activation="mish", numeric_cols=[0, 3],
+                       embedding={"n_frequencies": 4, "dim": 2, "sigma": 0.1},
+                       front_scale=True, members=3, linear_skip=True)
+    rebuilt = BatchedMLP(**model.architecture())
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.randn(2, 7, 6)
+    torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))

@@ -197,3 +197,50 @@ def test_one_cycle_schedule_of_exactly_ten_steps():
     cfg = CFG.replace({"epochs": 1, "eval_every": 1, "lr_schedule": "onecycle"})
     trained = fit_mlps(x, y, fit_rows, val_rows, cfg, seed=0)
     assert all(np.isfinite(p).all() for p in trained.val_predictions)
+
+
+RECIPE = CFG.replace({"depth": 2, "activation": "mish", "lr": 0.2, "lr_schedule": "coslog4",
+                      "dropout": 0.15, "dropout_schedule": "flat_cos", "weight_decay": 0.02,
+                      "weight_decay_schedule": "flat_cos", "adam_beta2": 0.95,
+                      "parametrization": "ntk", "init": "data", "front_scale": True,
+                      "numeric_embedding": "pbld", "members": 4})
+
+
+def test_the_recipe_with_every_piece_on_learns_and_ends_at_its_own_dropout():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    trained = fit_mlps(x, y, fit_rows, val_rows, RECIPE, seed=0)
+    for rows, pred in zip(val_rows, trained.val_predictions, strict=True):
+        assert np.sqrt(np.mean((pred - y[rows].numpy()) ** 2)) < 0.3 * np.std(y[rows].numpy())
+    assert trained.model.dropout == RECIPE.dropout and trained.model.members == 4
+    np.testing.assert_allclose(predict_mlps(trained, x)[0][val_rows[0]],
+                               trained.val_predictions[0], rtol=0, atol=1e-6)
+
+
+def test_ntk_groups_train_each_layer_at_lr_over_root_fan_in():
+    model = BatchedMLP(2, 9, 16, 2, numeric_cols=[0, 1], front_scale=True, members=3)
+    groups = train._param_groups(model, RECIPE)
+    by_param = {id(p): g for g in groups for p in g.params}
+    for w in model.weights:
+        assert by_param[id(w)].lr_factor == pytest.approx(w.shape[1] ** -0.5)
+        assert by_param[id(w)].decay_factor == 1.0
+    assert by_param[id(model.biases[0])].decay_factor == 0.0
+    assert by_param[id(model.scale)].lr_factor == 6.0
+    assert sum(len(g.params) for g in groups) == len(list(model.parameters()))
+    standard = train._param_groups(model, CFG)
+    assert len(standard) == 1 and len(standard[0].params) == len(list(model.parameters()))
+
+
+def test_checkpoints_score_only_the_scored_validation_rows():
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    scored = [rows[::3] for rows in val_rows]
+    seen = []
+    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, scored_val_rows=scored,
+                       on_checkpoint=lambda epoch, rmse: seen.append(rmse))
+    for k, (rows, part) in enumerate(zip(val_rows, scored, strict=True)):
+        pred = trained.val_predictions[k][np.isin(rows, part)]
+        expected = np.sqrt(np.mean((pred - y[part].numpy().astype(np.float64)) ** 2))
+        assert seen[-1][k] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="subsets"):
+        fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, scored_val_rows=fit_rows)
