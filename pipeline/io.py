@@ -2,7 +2,9 @@
 
 A file is written to a temp file and renamed into place; a stage's outputs are written into a
 temporary directory that replaces the old one in one step, so a kill leaves the old set or
-the new set, never a mix, and the next run clears what a killed one left behind.
+the new set, never a mix, and the next run clears what a killed one left behind. Each temp
+file and directory is locked (flock) by the process building it for as long as it does, and
+only unlocked ones are cleared: a second run at the same time leaves the first one's alone.
 
 Models are pickles, and loading a pickle runs whatever code it carries: each is written with
 the SHA-256 of its bytes beside it (`model.pkl.sha256`, as `sha256sum` writes it), and is
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import json
 import os
@@ -37,17 +40,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same directory and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=False)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(os.dup(lock), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal rights
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(lock)
 
 
 @contextlib.contextmanager
@@ -57,35 +62,37 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_leftovers(path)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o777 & ~_umask())
+    lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=True)
     try:
+        tmp.chmod(0o777 & ~_umask())
         yield tmp
         _fsync_tree(tmp)
         if path.exists() and _exchange(tmp, path):
-            shutil.rmtree(tmp)  # now the old set
+            shutil.rmtree(tmp, ignore_errors=True)  # now the old set
         elif path.exists():  # no atomic exchange here: two renames, repaired on the next run
-            old = _old(path)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _swap_in_two_renames(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        os.close(lock)
 
 
 def clear_leftovers(path: Path) -> None:
-    """Remove the temp directories and files a killed run left beside `path`; put the old
-    set back if a kill fell between the two renames of a non-atomic swap."""
+    """Remove the temp directories and files that runs now gone left beside `path` (a killed
+    run's); those a live run holds locked stay. Put the old set back if a kill fell between
+    the two renames of a non-atomic swap."""
     old = _old(path)
     if old.exists() and not path.exists():
-        os.replace(old, path)
+        with _abandoned(old) as gone:
+            if gone:
+                os.replace(old, path)
     for leftover in path.parent.glob(f".{path.name}.*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+        with _abandoned(leftover) as gone:
+            if gone and leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif gone:
+                leftover.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -176,6 +183,61 @@ def file_hash(paths: Iterable[str | Path]) -> str:
 
 def _old(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
+
+
+def _owned_temp(parent: Path, prefix: str, directory: bool) -> tuple[int, Path]:
+    """A new temp directory (or file) in `parent`, and an open descriptor holding an exclusive
+    flock on it: the mark of a live owner, released when the descriptor is closed or the
+    process ends, however it ends. A run clearing leftovers may remove the new one in the
+    instant before it is locked; then another is made."""
+    while True:
+        if directory:
+            name = tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=".tmp")
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            fd, name = tempfile.mkstemp(dir=parent, prefix=prefix, suffix=".tmp")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            still_there = os.path.samestat(os.fstat(fd), os.stat(name))
+        except FileNotFoundError:
+            still_there = False
+        if still_there:
+            return fd, Path(name)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _abandoned(path: Path) -> Iterator[bool]:
+    """Whether no live process holds `path` locked; if so, it stays locked by this one for
+    the block (to remove or restore it). Anything that cannot be told is left alone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # gone meanwhile, or a symlink: not ours
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a live run (or locks unsupported here)
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+def _swap_in_two_renames(tmp: Path, path: Path) -> None:
+    """The new set in, the old one out, where no atomic exchange exists: the old set is
+    locked while it is set aside, so a run clearing leftovers meanwhile leaves it alone."""
+    old = _old(path)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def _exchange(a: Path, b: Path) -> bool:

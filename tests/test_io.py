@@ -92,6 +92,43 @@ def test_a_kill_between_the_two_renames_of_a_plain_swap_is_repaired(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["prepared"]
 
 
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipeline.io import atomic_dir
+
+    with atomic_dir(Path(sys.argv[1])) as tmp:
+        (tmp / "a.txt").write_text("first writer")
+        print(tmp, flush=True)
+        sys.stdin.readline()  # held open until the test says go on
+        (tmp / "b.txt").write_text("first writer")
+""")
+
+
+def test_a_second_run_leaves_a_live_runs_temporary_directory_alone(tmp_path):
+    """Two `train`s at once: the second clears only leftovers of processes that are gone,
+    so the first, still writing, finishes with its whole set."""
+    target = tmp_path / "models"
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)],
+                             env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        building = Path(first.stdout.readline().strip())
+        assert building.is_dir()  # the first is inside its block
+        with atomic_dir(target) as tmp:  # the second run, start to end
+            (tmp / "a.txt").write_text("second writer")
+        assert building.is_dir()
+        first.stdin.write("go on\n")
+        first.stdin.close()
+        assert first.wait(timeout=60) == 0
+    finally:
+        first.kill()
+        first.wait()
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a.txt": "first writer",
+                                                                  "b.txt": "first writer"}
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
 def test_a_failing_stage_leaves_the_old_set(tmp_path):
     target = tmp_path / "out"
     with atomic_dir(target) as tmp:
