@@ -1,7 +1,10 @@
-"""Shared fixtures: a tiny synthetic house-price competition written to CSV files."""
+"""Shared fixtures: a tiny synthetic house-price competition written to CSV files; and a guard
+that fails the session if any test wrote into the checkout's generated outputs."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,56 @@ from pipeline.io import save_pickle
 REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
+
+# What the pipeline generates in a checkout (DVC outputs and the side stores beside them): a
+# test that changes any of them has written into the user's project (tests use tmp_path)
+GENERATED = ("data/prepared", "data/plan", "data/tune", "data/reference", "data/optuna",
+             "data/timings", "data/submission.csv", "models", "reports", "mlflow.db",
+             "mlruns", "mlartifacts", "dvc.lock", "dvc_plots")
+HASHED_BYTES = 1 << 20  # files up to this size are compared by content, larger by size+mtime
+
+
+def snapshot(root: Path, names: tuple[str, ...] = GENERATED) -> dict[str, tuple]:
+    """Each file and folder under `names` (relative to `root`): size, mtime and, for a small
+    file, the SHA-256 of its bytes; a folder by its mtime (an entry added and removed)."""
+    state: dict[str, tuple] = {}
+    for name in names:
+        top = root / name
+        paths = [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]
+        for path in paths:
+            if not path.exists() and not path.is_symlink():
+                continue
+            info = path.lstat()
+            key = str(path.relative_to(root)) + ("/" if path.is_dir() else "")
+            if path.is_dir():
+                state[key] = ("folder", info.st_mtime_ns)
+            else:
+                digest = (hashlib.sha256(path.read_bytes()).hexdigest()
+                          if path.is_file() and info.st_size <= HASHED_BYTES else None)
+                state[key] = (info.st_size, info.st_mtime_ns, digest)
+    return state
+
+
+def changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    """What differs between two snapshots, one line per path."""
+    return ([f"created {p}" for p in sorted(after.keys() - before.keys())]
+            + [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+            + [f"changed {p}" for p in sorted(before.keys() & after.keys())
+               if before[p] != after[p]])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched() -> Iterator[None]:
+    """Fails the session (an error at the last test's teardown) when a test created, changed
+    or removed any of the checkout's generated outputs: tests never write into the project."""
+    before = snapshot(REPO)
+    yield
+    changed = changes(before, snapshot(REPO))
+    if changed:
+        pytest.fail(f"tests wrote into the checkout {REPO} (or a `dvc repro` ran there during "
+                    "the tests): " + "; ".join(changed[:20])
+                    + (f"; and {len(changed) - 20} more" if len(changed) > 20 else ""),
+                    pytrace=False)
 
 
 def make_houses(n_rows: int, seed: int = 0, first_id: int = 1) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from pipeline.plan import Plan
 from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import register_final_model
-from pipeline.runtime import record_time, set_threads
+from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.tracking import (
     CHAMPION_METRIC,
     FOLD_CURVES,
@@ -94,7 +94,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
             f"From run {final.run_id} ({CHAMPION_METRIC} {metrics['oof_rmse']:.5f}, study "
             f"{best['study']}, data {prepared.data_hash}).")
         log.info("%s", registration.describe())
-    record_time("train", started)
+    record_time(timings_dir(prepared_dir), "train", started)
     return summary
 
 
