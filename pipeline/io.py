@@ -5,6 +5,8 @@ temporary directory that replaces the old one in one step, so a kill leaves the 
 the new set, never a mix, and the next run clears what a killed one left behind. Each temp
 file and directory is locked (flock) by the process building it for as long as it does, and
 only unlocked ones are cleared: a second run at the same time leaves the first one's alone.
+A write that fails (a full disk, a file-size limit, a read-only or immutable folder) is a
+WriteError naming the output and why; the temp file or directory goes, the old output stays.
 
 Models are pickles, and loading a pickle runs whatever code it carries: each is written with
 the SHA-256 of its bytes beside it (`model.pkl.sha256`, as `sha256sum` writes it), and is
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import fcntl
 import hashlib
 import json
@@ -34,20 +37,52 @@ import pandas as pd
 SHA256_SUFFIX = ".sha256"
 _RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two paths atomically
 _AT_FDCWD = -100
+# what a user can do about a failed write, by its errno
+_WHY = {
+    errno.EFBIG: "the disk or a file-size limit is full",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "the file or its folder is read-only or immutable: see ls -l and lsattr",
+    errno.EPERM: "the file or its folder is read-only or immutable: see ls -l and lsattr",
+    errno.EROFS: "the file system is mounted read-only",
+}
+
+
+class WriteError(Exception):
+    """An output could not be written: the disk or a file-size limit is full, or the file or
+    its folder cannot be written. Names the output (never the temp name) and why."""
+
+    def __init__(self, path: str | Path, reason: OSError) -> None:
+        self.path, self.reason = Path(path), reason
+        why = os.strerror(reason.errno) if reason.errno else str(reason)  # (pyarrow: wordy)
+        hint = _WHY.get(reason.errno or 0)
+        super().__init__(f"cannot write {self.path}: {why}" + (f" ({hint})" if hint else ""))
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Around the system calls that write `path`: an OSError they raise is a WriteError
+    naming `path` (they touch nothing else, so it is always a failed write of it)."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same directory and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=False)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=False)
     try:
-        with os.fdopen(os.dup(lock), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal rights
-        os.replace(tmp, path)
+        with writing(path):
+            with os.fdopen(os.dup(lock), "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private: normal rights
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -58,30 +93,58 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a stage's output directory under a temp name; it replaces `path` in one step only
-    if the block succeeds. Leftovers of a killed earlier run are cleared first."""
+    if the block succeeds. Leftovers of a killed earlier run are cleared first. A write in
+    the block that fails for want of room or rights is a WriteError naming the file under
+    `path` it was for."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(path)
-    lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clear_leftovers(path)
+        lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=True)
     try:
-        tmp.chmod(0o777 & ~_umask())
-        yield tmp
-        _fsync_tree(tmp)
-        if path.exists() and _exchange(tmp, path):
-            shutil.rmtree(tmp, ignore_errors=True)  # now the old set
-        elif path.exists():  # no atomic exchange here: two renames, repaired on the next run
-            _swap_in_two_renames(tmp, path)
-        else:
-            os.replace(tmp, path)
+        with writing(path):
+            tmp.chmod(0o777 & ~_umask())
+        try:
+            yield tmp
+        except WriteError as exc:  # from write_json & co. into the temp directory
+            raise WriteError(_in_place(exc.path, tmp, path), exc.reason) from exc.reason
+        except OSError as exc:  # a library's own write into it (a figure, a frame)
+            if exc.errno not in _WHY or not _inside(exc.filename, tmp):
+                raise
+            written = path if exc.filename is None else _in_place(Path(exc.filename), tmp, path)
+            raise WriteError(written, exc) from exc
+        with writing(path):
+            _fsync_tree(tmp)
+            if path.exists() and _exchange(tmp, path):
+                shutil.rmtree(tmp, ignore_errors=True)  # now the old set
+            elif path.exists():  # no atomic exchange here: two renames, repaired next run
+                _swap_in_two_renames(tmp, path)
+            else:
+                os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         os.close(lock)
 
 
+def check_writable(path: str | Path) -> None:
+    """A WriteError now, not after hours of work, if the folder of `path` (an output to come)
+    cannot be written: a temp directory is made beside it and removed. A disk that fills up
+    meanwhile is still found at the write."""
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock, tmp = _owned_temp(path.parent, f".{path.name}.", directory=True)
+        try:
+            tmp.rmdir()
+        finally:
+            os.close(lock)
+
+
 def clear_leftovers(path: Path) -> None:
     """Remove the temp directories and files that runs now gone left beside `path` (a killed
-    run's); those a live run holds locked stay. Put the old set back if a kill fell between
-    the two renames of a non-atomic swap."""
+    run's); those a live run holds locked stay (as may, for an instant, a run killed just
+    now: the kernel drops its locks as it closes its files, and the next run clears them).
+    Put the old set back if a kill fell between the two renames of a non-atomic swap."""
     old = _old(path)
     if old.exists() and not path.exists():
         with _abandoned(old) as gone:
@@ -113,11 +176,12 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -183,6 +247,21 @@ def file_hash(paths: Iterable[str | Path]) -> str:
 
 def _old(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
+
+
+def _inside(filename: object, folder: Path) -> bool:
+    """Whether an OSError's file is in `folder`; one without a file (a write that failed at
+    flush or close names none) counts: its errno says it was a write."""
+    if filename is None:
+        return True
+    if not isinstance(filename, (str, bytes, os.PathLike)):
+        return False
+    return Path(os.fsdecode(filename)).is_relative_to(folder)
+
+
+def _in_place(written: Path, tmp: Path, path: Path) -> Path:
+    """The output a file in the temp directory stands for: tmp/x -> path/x."""
+    return path / written.relative_to(tmp) if written.is_relative_to(tmp) else written
 
 
 def _owned_temp(parent: Path, prefix: str, directory: bool) -> tuple[int, Path]:

@@ -3,8 +3,14 @@ that fails the session if any test wrote into the checkout's generated outputs."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterator
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +150,53 @@ def write_competition(directory: Path, train: pd.DataFrame, test: pd.DataFrame) 
     pd.DataFrame({"Id": test["Id"], "SalePrice": 100000.0}).to_csv(
         directory / "sample_submission.csv", index=False)
     return directory
+
+
+def run_cli(*args: str | Path, preexec_fn: Callable[[], None] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m pipeline <args>` in a process of its own (its limits its own)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=preexec_fn,
+                          capture_output=True, text=True, timeout=600)
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A preexec_fn: the child writes no file past `limit` bytes (`ulimit -f`); Python ignores
+    SIGXFSZ, so such a write fails with EFBIG (File too large), as on a full disk."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[str]:
+    """`folder` unwritable for the block (nothing created, replaced or removed in it): for a
+    user, its write bits off; root ignores those, so for root the immutable attribute
+    (`chattr +i`), and the test is skipped where neither can be set. Yields the reason the
+    system will give."""
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield "Permission denied"
+        finally:
+            folder.chmod(mode)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("running as root, who ignores mode bits, and chattr (e2fsprogs) is not "
+                    "installed: cannot make a folder unwritable")
+    made = subprocess.run([chattr, "+i", str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"running as root, who ignores mode bits, and `chattr +i` failed here "
+                    f"({made.stderr.strip()}): cannot make a folder unwritable")
+    try:
+        yield "Operation not permitted"
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temp files and folders of the atomic writes left in `folder`."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
 @pytest.fixture

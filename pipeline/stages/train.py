@@ -18,7 +18,15 @@ from pipeline.cv import setup_folds
 from pipeline.data.prepared import Prepared, load_prepared
 from pipeline.data.read import ReadOptions, read_csv
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
-from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
+from pipeline.io import (
+    atomic_dir,
+    check_writable,
+    load_pickle,
+    read_json,
+    save_pickle,
+    write_csv,
+    write_json,
+)
 from pipeline.plan import Plan
 from pipeline.progress import steps
 from pipeline.reference import References
@@ -41,6 +49,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     """Write `out_dir`: model.pkl and its SHA-256 record model.pkl.sha256,
     oof_predictions.csv, learning_curves.csv, train_metrics.json."""
     started = time.monotonic()
+    check_writable(out_dir)  # before the fit, not after it
     set_threads(None, cfg.base.threads)
     plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
     prepared = load_prepared(prepared_dir)
