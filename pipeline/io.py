@@ -37,6 +37,7 @@ import pandas as pd
 SHA256_SUFFIX = ".sha256"
 _RENAME_EXCHANGE = 2  # renameat2 flag (Linux 3.15+): swap two paths atomically
 _AT_FDCWD = -100
+_NO_ROOM = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT}
 # what a user can do about a failed write, by its errno
 _WHY = {
     errno.EFBIG: "the disk or a file-size limit is full",
@@ -109,9 +110,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         except WriteError as exc:  # from write_json & co. into the temp directory
             raise WriteError(_in_place(exc.path, tmp, path), exc.reason) from exc.reason
         except OSError as exc:  # a library's own write into it (a figure, a frame)
-            if exc.errno not in _WHY or not _inside(exc.filename, tmp):
+            written = _failed_write(exc, tmp, path)
+            if written is None:
                 raise
-            written = path if exc.filename is None else _in_place(Path(exc.filename), tmp, path)
             raise WriteError(written, exc) from exc
         with writing(path):
             _fsync_tree(tmp)
@@ -249,14 +250,19 @@ def _old(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
 
 
-def _inside(filename: object, folder: Path) -> bool:
-    """Whether an OSError's file is in `folder`; one without a file (a write that failed at
-    flush or close names none) counts: its errno says it was a write."""
-    if filename is None:
-        return True
-    if not isinstance(filename, (str, bytes, os.PathLike)):
-        return False
-    return Path(os.fsdecode(filename)).is_relative_to(folder)
+def _failed_write(exc: OSError, tmp: Path, path: Path) -> Path | None:
+    """The output an OSError raised in an atomic_dir block failed to write, or None if it is
+    not such a failure (a missing input, a bug): an error for want of room or rights on a
+    file in the temp directory, or for want of room with no file named (a write that fails
+    at flush or close names none; then the directory is named)."""
+    if exc.errno not in _WHY:
+        return None
+    if exc.filename is None:
+        return path if exc.errno in _NO_ROOM else None
+    if not isinstance(exc.filename, (str, bytes, os.PathLike)):
+        return None
+    written = Path(os.fsdecode(exc.filename))
+    return _in_place(written, tmp, path) if written.is_relative_to(tmp) else None
 
 
 def _in_place(written: Path, tmp: Path, path: Path) -> Path:

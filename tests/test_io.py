@@ -193,13 +193,17 @@ def test_a_write_that_fails_names_the_output_file_and_leaves_the_old_set(tmp_pat
 
 def test_an_error_that_is_not_a_failed_write_of_the_output_stays_what_it_is(tmp_path):
     """Only a write into the output that failed for want of room or rights becomes a
-    WriteError: a missing input, or a refused write elsewhere, keeps its own type."""
+    WriteError: a missing input, a refused write elsewhere or a refusal naming no file keeps
+    its own type (and traceback)."""
     with pytest.raises(FileNotFoundError), atomic_dir(tmp_path / "out"):
         (tmp_path / "missing.csv").read_text()
     elsewhere = str(tmp_path / "elsewhere.txt")
     with pytest.raises(PermissionError) as raised, atomic_dir(tmp_path / "out"):
         raise PermissionError(errno.EACCES, "Permission denied", elsewhere)
-    assert raised.type is PermissionError and not isinstance(raised.value, WriteError)
+    assert not isinstance(raised.value, WriteError)
+    with pytest.raises(PermissionError) as raised, atomic_dir(tmp_path / "out"):
+        raise PermissionError(errno.EPERM, "Operation not permitted")  # no file: not a write
+    assert not isinstance(raised.value, WriteError)
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
 
 
