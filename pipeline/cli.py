@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline.config import ConfigError, load_config
 from pipeline.data.errors import DataError
-from pipeline.io import ModelFileError
+from pipeline.io import ModelFileError, WriteError
 from pipeline.services import ServiceError
 from pipeline.submission import SubmissionError
 
@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             _dispatch(args, cfg)
         if args.stage != "summary":
             log.info("%s: done in %s", args.stage, duration(time.monotonic() - started))
-    except (ConfigError, DataError, SubmissionError, ServiceError, ModelFileError) as exc:
+    except (ConfigError, DataError, SubmissionError, ServiceError, ModelFileError,
+            WriteError) as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FileNotFoundError as exc:  # a stage's input that its stage has not written yet

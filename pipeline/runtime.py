@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from pipeline.config import ConfigError
 
-TIMINGS = Path("data/timings")  # each stage's last wall time, read by `summary`
+log = logging.getLogger("pipeline")
 
 
 def set_threads(threads: int | None, base_threads: int = 0, n_jobs: int = 1) -> int:
@@ -35,9 +36,23 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
-def record_time(stage: str, started: float, **extra: float | int | None) -> None:
-    """Note how long a stage took (time.monotonic() at its start) for the summary's budget
-    line. A side file outside DVC's outputs: a stage's outputs stay what its inputs make."""
-    TIMINGS.mkdir(parents=True, exist_ok=True)
+def timings_dir(beside: str | Path) -> Path:
+    """Where the stages note their wall time: `timings/` beside a stage directory they were
+    given (the stages: their --prepared, data/prepared -> data/timings; the summary: its
+    --tune-dir), so a stage writes only where it was pointed. Outside every DVC output: the
+    times depend on the clock, a stage's outputs only on its inputs."""
+    return Path(beside).parent / "timings"
+
+
+def record_time(timings: Path, stage: str, started: float, **extra: float | int | None) -> None:
+    """Note in `timings`/<stage>.json how long a stage took (time.monotonic() at its start),
+    for the summary's budget line. The stage's outputs are in place by then: a note that
+    cannot be written is a warning, not a failed stage."""
     seconds = round(time.monotonic() - started, 1)
-    (TIMINGS / f"{stage}.json").write_text(json.dumps({"seconds": seconds, **extra}) + "\n")
+    path = Path(timings) / f"{stage}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seconds": seconds, **extra}) + "\n")
+    except OSError as exc:
+        log.warning("could not note the %s stage's time in %s: %s", stage, path,
+                    exc.strerror or exc)

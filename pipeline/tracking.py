@@ -37,7 +37,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from pipeline.serving import log_pyfunc
-from pipeline.tracking_store import check_server, open_client, tracking_uri
+from pipeline.tracking_store import artifact_location, check_server, open_client, tracking_uri
 
 # Optuna trial state -> MLflow run status and the run's `state` tag: a pruned trial finished
 # as intended (MLflow draws KILLED as a failure); only a failed trial is FAILED
@@ -127,7 +127,8 @@ class Tracker:
                                                EXPERIMENT_NOTE)
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, tags={MLFLOW_RUN_NOTE: EXPERIMENT_NOTE})
+            return self.client.create_experiment(name, artifact_location(self.uri),
+                                                 tags={MLFLOW_RUN_NOTE: EXPERIMENT_NOTE})
         except MlflowException:  # another worker created it first
             return self.client.get_experiment_by_name(name).experiment_id
 

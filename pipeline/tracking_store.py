@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import sqlalchemy
@@ -32,6 +33,19 @@ def resolve_tracking_uri(configured: str | None) -> str:
     if configured:
         return from_params(configured, "tracking.uri", "MLFLOW_TRACKING_URI")
     return DEFAULT_TRACKING_URI
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: `mlruns/` beside the file of a SQLite store
+    (for the default sqlite:///mlflow.db that is ./mlruns, MLflow's own default), so a stage
+    writes only beside the store it was given, never into the working directory; for a
+    server or another database, None: the store's own default."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if not database or database == ":memory:":
+        return None
+    return (Path(database).resolve().parent / "mlruns").as_uri()
 
 
 def open_client(uri: str, attempts: int = 8) -> MlflowClient:

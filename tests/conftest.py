@@ -1,7 +1,16 @@
-"""Shared fixtures: a tiny synthetic house-price competition written to CSV files."""
+"""Shared fixtures: a tiny synthetic house-price competition written to CSV files; and a guard
+that fails the session if any test wrote into the checkout's generated outputs."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +27,56 @@ from pipeline.io import save_pickle
 REPO = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(1)
+
+# What the pipeline generates in a checkout (DVC outputs and the side stores beside them): a
+# test that changes any of them has written into the user's project (tests use tmp_path)
+GENERATED = ("data/prepared", "data/plan", "data/tune", "data/reference", "data/optuna",
+             "data/timings", "data/submission.csv", "models", "reports", "mlflow.db",
+             "mlruns", "mlartifacts", "dvc.lock", "dvc_plots")
+HASHED_BYTES = 1 << 20  # files up to this size are compared by content, larger by size+mtime
+
+
+def snapshot(root: Path, names: tuple[str, ...] = GENERATED) -> dict[str, tuple]:
+    """Each file and folder under `names` (relative to `root`): size, mtime and, for a small
+    file, the SHA-256 of its bytes; a folder by its mtime (an entry added and removed)."""
+    state: dict[str, tuple] = {}
+    for name in names:
+        top = root / name
+        paths = [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]
+        for path in paths:
+            if not path.exists() and not path.is_symlink():
+                continue
+            info = path.lstat()
+            key = str(path.relative_to(root)) + ("/" if path.is_dir() else "")
+            if path.is_dir():
+                state[key] = ("folder", info.st_mtime_ns)
+            else:
+                digest = (hashlib.sha256(path.read_bytes()).hexdigest()
+                          if path.is_file() and info.st_size <= HASHED_BYTES else None)
+                state[key] = (info.st_size, info.st_mtime_ns, digest)
+    return state
+
+
+def changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    """What differs between two snapshots, one line per path."""
+    return ([f"created {p}" for p in sorted(after.keys() - before.keys())]
+            + [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+            + [f"changed {p}" for p in sorted(before.keys() & after.keys())
+               if before[p] != after[p]])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched() -> Iterator[None]:
+    """Fails the session (an error at the last test's teardown) when a test created, changed
+    or removed any of the checkout's generated outputs: tests never write into the project."""
+    before = snapshot(REPO)
+    yield
+    changed = changes(before, snapshot(REPO))
+    if changed:
+        pytest.fail(f"tests wrote into the checkout {REPO} (or a `dvc repro` ran there during "
+                    "the tests): " + "; ".join(changed[:20])
+                    + (f"; and {len(changed) - 20} more" if len(changed) > 20 else ""),
+                    pytrace=False)
 
 
 def make_houses(n_rows: int, seed: int = 0, first_id: int = 1) -> pd.DataFrame:
@@ -91,6 +150,53 @@ def write_competition(directory: Path, train: pd.DataFrame, test: pd.DataFrame) 
     pd.DataFrame({"Id": test["Id"], "SalePrice": 100000.0}).to_csv(
         directory / "sample_submission.csv", index=False)
     return directory
+
+
+def run_cli(*args: str | Path, preexec_fn: Callable[[], None] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m pipeline <args>` in a process of its own (its limits its own)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=preexec_fn,
+                          capture_output=True, text=True, timeout=600)
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A preexec_fn: the child writes no file past `limit` bytes (`ulimit -f`); Python ignores
+    SIGXFSZ, so such a write fails with EFBIG (File too large), as on a full disk."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[str]:
+    """`folder` unwritable for the block (nothing created, replaced or removed in it): for a
+    user, its write bits off; root ignores those, so for root the immutable attribute
+    (`chattr +i`), and the test is skipped where neither can be set. Yields the reason the
+    system will give."""
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield "Permission denied"
+        finally:
+            folder.chmod(mode)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("running as root, who ignores mode bits, and chattr (e2fsprogs) is not "
+                    "installed: cannot make a folder unwritable")
+    made = subprocess.run([chattr, "+i", str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"running as root, who ignores mode bits, and `chattr +i` failed here "
+                    f"({made.stderr.strip()}): cannot make a folder unwritable")
+    try:
+        yield "Operation not permitted"
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temp files and folders of the atomic writes left in `folder`."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
 @pytest.fixture

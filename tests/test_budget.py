@@ -54,7 +54,7 @@ def test_the_run_ends_within_the_budget(budgeted):
 def test_the_study_stopped_by_time_with_trials_sized_by_the_plan(budgeted):
     root, _, _ = budgeted
     plan = json.loads((root / "plan" / "plan.json").read_text())
-    study = json.loads((root / "data" / "timings" / "tune.json").read_text())
+    study = json.loads((root / "timings" / "tune.json").read_text())
     trials = json.loads((root / "tune" / "best_params.json").read_text())
     assert study["trials"] >= 2  # several trials fitted in the share ...
     # ... and no more than it holds: the last one started only if it fit

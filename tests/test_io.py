@@ -3,6 +3,8 @@ moment, even by SIGKILL, leaves the old output or the complete new one, never a 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import pickle
 import random
@@ -17,6 +19,7 @@ import pytest
 
 from pipeline.io import (
     ModelFileError,
+    WriteError,
     atomic_dir,
     clear_leftovers,
     load_pickle,
@@ -56,7 +59,27 @@ def kill_while_writing(tmp_path: Path, kind: str) -> Path:
     time.sleep(random.uniform(0.0, 0.4))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    for leftover in tmp_path.glob(f".{target.name}.*"):
+        wait_until_unlocked(leftover)
     return target
+
+
+def wait_until_unlocked(path: Path, seconds: float = 10.0) -> None:
+    """Wait for a killed process's lock on `path` to go: the kernel drops a killed process's
+    flocks as it closes its files, which can end a moment after the process is reaped."""
+    fd = os.open(path, os.O_RDONLY)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"{path} still locked {seconds} s after " \
+                                                    "its process was killed"
+                time.sleep(0.01)
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -90,6 +113,98 @@ def test_a_kill_between_the_two_renames_of_a_plain_swap_is_repaired(tmp_path):
     clear_leftovers(tmp_path / "prepared")
     assert (tmp_path / "prepared" / "a.txt").read_text() == "old set"
     assert [p.name for p in tmp_path.iterdir()] == ["prepared"]
+
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipeline.io import atomic_dir
+
+    with atomic_dir(Path(sys.argv[1])) as tmp:
+        (tmp / "a.txt").write_text("first writer")
+        print(tmp, flush=True)
+        sys.stdin.readline()  # held open until the test says go on
+        (tmp / "b.txt").write_text("first writer")
+""")
+
+
+def test_a_second_run_leaves_a_live_runs_temporary_directory_alone(tmp_path):
+    """Two `train`s at once: the second clears only leftovers of processes that are gone,
+    so the first, still writing, finishes with its whole set."""
+    target = tmp_path / "models"
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)],
+                             env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        building = Path(first.stdout.readline().strip())
+        assert building.is_dir()  # the first is inside its block
+        with atomic_dir(target) as tmp:  # the second run, start to end
+            (tmp / "a.txt").write_text("second writer")
+        assert building.is_dir()
+        first.stdin.write("go on\n")
+        first.stdin.close()
+        assert first.wait(timeout=60) == 0
+    finally:
+        first.kill()
+        first.wait()
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a.txt": "first writer",
+                                                                  "b.txt": "first writer"}
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
+FULL = textwrap.dedent("""
+    import resource
+    import sys
+    from pathlib import Path
+    from pipeline.io import WriteError, atomic_dir, write_json
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))  # as a full disk: EFBIG
+    target, how = Path(sys.argv[1]), sys.argv[2]
+    try:
+        with atomic_dir(target) as tmp:
+            write_json(tmp / "small.json", {"fits": True})
+            if how == "library":  # a library writing into the output directory itself
+                (tmp / "plots").mkdir()
+                (tmp / "plots" / "big.png").write_bytes(b"x" * 5000)
+            else:
+                write_json(tmp / "big.json", ["x" * 5000])
+    except WriteError as exc:
+        print(exc)
+""")
+
+
+@pytest.mark.parametrize("how, name", [("helper", "big.json"), ("library", "")])
+def test_a_write_that_fails_names_the_output_file_and_leaves_the_old_set(tmp_path, how, name):
+    """A full disk (here a file-size limit) while a stage's set is written: a WriteError
+    naming the file as it would be in place (never the temp directory; the directory when a
+    library's write failed at flush, which names no file), the old set as it was and
+    nothing left beside it."""
+    target = tmp_path / "models"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("old set")
+    done = subprocess.run([sys.executable, "-c", FULL, str(target), how], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    named = target / name if name else target
+    assert done.stdout == (f"cannot write {named}: File too large (the disk or a file-size "
+                           "limit is full)\n"), done.stderr
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a.txt": "old set"}
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
+def test_an_error_that_is_not_a_failed_write_of_the_output_stays_what_it_is(tmp_path):
+    """Only a write into the output that failed for want of room or rights becomes a
+    WriteError: a missing input, a refused write elsewhere or a refusal naming no file keeps
+    its own type (and traceback)."""
+    with pytest.raises(FileNotFoundError), atomic_dir(tmp_path / "out"):
+        (tmp_path / "missing.csv").read_text()
+    elsewhere = str(tmp_path / "elsewhere.txt")
+    with pytest.raises(PermissionError) as raised, atomic_dir(tmp_path / "out"):
+        raise PermissionError(errno.EACCES, "Permission denied", elsewhere)
+    assert not isinstance(raised.value, WriteError)
+    with pytest.raises(PermissionError) as raised, atomic_dir(tmp_path / "out"):
+        raise PermissionError(errno.EPERM, "Operation not permitted")  # no file: not a write
+    assert not isinstance(raised.value, WriteError)
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
 
 
 def test_a_failing_stage_leaves_the_old_set(tmp_path):

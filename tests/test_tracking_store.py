@@ -8,7 +8,12 @@ import psycopg
 import pytest
 
 from pipeline.services import ServiceError
-from pipeline.tracking_store import DEFAULT_TRACKING_URI, open_client, resolve_tracking_uri
+from pipeline.tracking_store import (
+    DEFAULT_TRACKING_URI,
+    artifact_location,
+    open_client,
+    resolve_tracking_uri,
+)
 
 
 def test_the_environment_wins_over_params_and_params_over_the_default(monkeypatch):
@@ -54,3 +59,25 @@ def test_a_database_server_without_the_database_fails_fast_with_the_password_mas
                                            r":5432/no_such_database_here: .*does not exist"):
         open_client(uri)
     assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s
+
+
+def test_artifacts_go_beside_a_sqlite_store_never_into_the_working_directory(tmp_path,
+                                                                            monkeypatch):
+    """MLflow puts a SQLite store's artifacts in ./mlruns of whatever directory the process
+    runs in (a test run from the checkout once wrote the checkout's mlruns/): a new experiment
+    keeps them in mlruns/ beside the store's file."""
+    from pipeline.tracking import Tracker
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = tmp_path / "store"
+    tracker = Tracker(f"sqlite:///{store / 'mlflow.db'}", "test", "train", 7, "abc123")
+    run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
+    (tmp_path / "notes.txt").write_text("an artifact")
+    tracker.log_artifacts(run_id, [tmp_path / "notes.txt"])
+    logged = sorted(p.name for p in (store / "mlruns").rglob("notes.txt"))
+    assert logged == ["notes.txt"]
+    assert list(elsewhere.iterdir()) == []
+    assert artifact_location("postgresql+psycopg://u@h/db") is None  # the server's default
+    assert artifact_location("sqlite:///mlflow.db") == (elsewhere / "mlruns").as_uri()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
-from pipeline.io import read_json, write_json, write_parquet
+from pipeline.io import atomic_write_text, read_json, write_json, write_parquet
 
 
 @dataclass
@@ -28,8 +28,8 @@ def write_prepared(directory: Path, prepared: Prepared) -> None:
     """Into `directory` (a stage's temporary output directory)."""
     write_parquet(directory / "train.parquet", prepared.train)
     write_parquet(directory / "test.parquet", prepared.test)
-    (directory / "schema.json").write_text(prepared.schema.to_json() + "\n", encoding="utf-8")
-    (directory / "reading.json").write_text(prepared.reading.to_json() + "\n", encoding="utf-8")
+    atomic_write_text(directory / "schema.json", prepared.schema.to_json() + "\n")
+    atomic_write_text(directory / "reading.json", prepared.reading.to_json() + "\n")
     write_json(directory / "meta.json", {"data_hash": prepared.data_hash,
                                          "train_rows": len(prepared.train),
                                          "test_rows": len(prepared.test)})

@@ -13,7 +13,7 @@ from pipeline.cv import make_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.io import atomic_dir, write_json
 from pipeline.plan import Measured, Plan, batch_size, make_plan
-from pipeline.runtime import record_time, resolve_device, set_threads
+from pipeline.runtime import record_time, resolve_device, set_threads, timings_dir
 
 log = logging.getLogger("pipeline")
 
@@ -40,6 +40,6 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
         log.info("%s", line)
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / "plan.json", plan.to_dict())
-    record_time("plan", started)
+    record_time(timings_dir(prepared_dir), "plan", started)
     return plan
 

@@ -17,7 +17,7 @@ from pipeline.io import atomic_dir, save_pickle, write_csv, write_json
 from pipeline.plan import reference_seconds
 from pipeline.progress import steps
 from pipeline.reference import references_frame, score_references
-from pipeline.runtime import record_time, set_threads
+from pipeline.runtime import record_time, set_threads, timings_dir
 
 log = logging.getLogger("pipeline")
 GBM_SHARE = 0.8  # of the references' time; the Lasso takes far less
@@ -55,5 +55,5 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> dict:
         write_csv(tmp / "oof_predictions.csv", references_frame(refs, ids, setup.y))
         write_json(tmp / "reference_metrics.json", refs.scores)
         save_pickle(tmp / "reference_models.pkl", refs)
-    record_time("reference", started)
+    record_time(timings_dir(prepared_dir), "reference", started)
     return refs.scores

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.config import Config
 from pipeline.io import read_json
 from pipeline.report import reference_key, rounded
-from pipeline.runtime import TIMINGS
+from pipeline.runtime import timings_dir
 from pipeline.services import masked
 from pipeline.tracking_store import resolve_tracking_uri
 
@@ -43,7 +43,7 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
     if cfg.tracking.registered_model:
         lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
                      f"{cfg.tracking.champion_alias} (the best final model so far)")
-    lines.append(_time_line(cfg.base.budget_minutes, started))
+    lines.append(_time_line(cfg.base.budget_minutes, started, timings_dir(tune_dir)))
     plan_path = Path(plan_dir) / "plan.json"
     if plan_path.exists():
         plan = read_json(plan_path)
@@ -54,10 +54,10 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
     return text
 
 
-def _time_line(budget_minutes: float, started: float | None) -> str:
+def _time_line(budget_minutes: float, started: float | None, timings: Path) -> str:
     """How much of the budget the run used: the whole run when its start is known, else
-    the stages that ran last (their wall time, noted by each)."""
-    stages = {p.stem: json.loads(p.read_text())["seconds"] for p in TIMINGS.glob("*.json")}
+    the stages that ran last (their wall time, noted by each in `timings`)."""
+    stages = {p.stem: json.loads(p.read_text())["seconds"] for p in timings.glob("*.json")}
     parts = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in sorted(stages.items()))
     if started is not None:
         used = (time.time() - started) / 60

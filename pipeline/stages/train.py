@@ -18,12 +18,20 @@ from pipeline.cv import setup_folds
 from pipeline.data.prepared import Prepared, load_prepared
 from pipeline.data.read import ReadOptions, read_csv
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
-from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
+from pipeline.io import (
+    atomic_dir,
+    check_writable,
+    load_pickle,
+    read_json,
+    save_pickle,
+    write_csv,
+    write_json,
+)
 from pipeline.plan import Plan
 from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import register_final_model
-from pipeline.runtime import record_time, set_threads
+from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.tracking import (
     CHAMPION_METRIC,
     FOLD_CURVES,
@@ -41,6 +49,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     """Write `out_dir`: model.pkl and its SHA-256 record model.pkl.sha256,
     oof_predictions.csv, learning_curves.csv, train_metrics.json."""
     started = time.monotonic()
+    check_writable(out_dir)  # before the fit, not after it
     set_threads(None, cfg.base.threads)
     plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
     prepared = load_prepared(prepared_dir)
@@ -94,7 +103,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
             f"From run {final.run_id} ({CHAMPION_METRIC} {metrics['oof_rmse']:.5f}, study "
             f"{best['study']}, data {prepared.data_hash}).")
         log.info("%s", registration.describe())
-    record_time("train", started)
+    record_time(timings_dir(prepared_dir), "train", started)
     return summary
 
 

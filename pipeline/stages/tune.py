@@ -15,7 +15,7 @@ from pipeline.config.fields import AUTO
 from pipeline.io import atomic_dir, read_json, write_csv, write_json
 from pipeline.plan import PRUNED_WORK, Plan
 from pipeline.progress import Progress
-from pipeline.runtime import record_time, set_threads
+from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.services import masked
 from pipeline.tracking import HEADLINE_METRIC, Tracker
 from pipeline.tune.session import open_tuning
@@ -108,7 +108,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
         write_json(tmp / "best_params.json", result)
         _log_study(t.tracker, t.parent_run, trials, importances, tmp / "trials.csv",
                    len(study.get_trials(deepcopy=False, states=COMPLETE)))
-    record_time("tune", started, trials=finished_trials(study),
+    record_time(timings_dir(prepared_dir), "tune", started, trials=finished_trials(study),
                 full_trial_seconds=full_trial_seconds(study))
     return result
 

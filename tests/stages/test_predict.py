@@ -16,6 +16,8 @@ import yaml
 from pipeline.cli import main
 from pipeline.io import load_pickle
 
+from ..conftest import file_size_limit, leftovers, run_cli, unwritable
+
 
 @pytest.fixture
 def project(trained: Path, tmp_path: Path) -> Path:
@@ -115,6 +117,33 @@ def test_predict_refuses_a_model_whose_sha256_is_not_the_recorded_one(project, c
     code, err = predict(project, capsys)
     assert code == 2 and "no SHA-256 recorded for it (model.pkl.sha256 is missing" in err
     assert not (project / "submission.csv").exists()
+
+
+@pytest.mark.parametrize("failure", ["file-size limit", "unwritable folder"])
+def test_a_submission_that_cannot_be_written_is_one_line_and_the_old_one_stays(
+        project, capsys, failure):
+    """A full disk (here `ulimit -f`: EFBIG, as ENOSPC) or a folder that cannot be written
+    (read-only, immutable): one line naming the file and why, exit 2, the previous submission
+    as it was and no temp file left (was a traceback)."""
+    folder = project / "out"
+    folder.mkdir()
+    out = folder / "submission.csv"
+    args = ["--params", project / "params.yaml", "-q", "predict", "--model",
+            project / "model.pkl", "--out", out]
+    assert main(list(map(str, args))) == 0, capsys.readouterr().err
+    old = out.read_bytes()
+    if failure == "file-size limit":
+        done = run_cli(*args, preexec_fn=file_size_limit(len(old) // 2))
+        reason = "File too large (the disk or a file-size limit is full)"
+    else:
+        with unwritable(folder) as why:
+            done = run_cli(*args)
+        reason = f"{why} ("
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: cannot write {out}: {reason}"), done.stderr
+    assert out.read_bytes() == old
+    assert leftovers(folder) == []
 
 
 def test_a_slice_of_the_test_frame_predicts_as_its_rows_do_in_the_whole(trained):

@@ -25,7 +25,15 @@ from hypothesis import strategies as st
 from pipeline.cli import main
 from pipeline.data.schema import Schema
 
-from ..conftest import make_houses
+from ..conftest import (
+    file_size_limit,
+    leftovers,
+    make_houses,
+    run_cli,
+    small_params,
+    unwritable,
+    write_competition,
+)
 
 TRAIN = make_houses(12, seed=3)
 TEST = make_houses(5, seed=4, first_id=101).drop(columns="SalePrice")
@@ -203,3 +211,31 @@ def test_the_property_test_sees_both_outcomes():
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.ParserWarning")
+
+
+@pytest.mark.parametrize("failure", ["file-size limit", "unwritable folder"])
+def test_prepared_data_that_cannot_be_written_is_one_line_and_the_old_set_stays(tmp_path,
+                                                                               failure):
+    """A full disk (`ulimit -f`: EFBIG, as ENOSPC) or a folder that cannot be written: one line
+    naming the file and why, exit 2, the previous data/prepared as it was, no temp left."""
+    write_competition(tmp_path / "raw", TRAIN, TEST)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(small_params(tmp_path / "raw")))
+    folder = tmp_path / "data"
+    out = folder / "prepared"
+    args = ["--params", tmp_path / "params.yaml", "-q", "prepare", "--out", out]
+    assert run_cli(*args).returncode == 0
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    if failure == "file-size limit":
+        limit = len(old["train.parquet"]) // 2  # the frames are the largest files
+        done = run_cli(*args, preexec_fn=file_size_limit(limit))
+        line = (f"error: cannot write {out / 'train.parquet'}: File too large (the disk or a "
+                "file-size limit is full)")
+    else:
+        with unwritable(folder) as why:
+            done = run_cli(*args)
+        line = f"error: cannot write {out}: {why} ("
+    assert done.returncode == 2, done.stderr
+    *notes, last = done.stderr.splitlines()  # the notes: prepare's checks of the data
+    assert last.startswith(line) and "error" not in " ".join(notes), done.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    assert leftovers(folder) == []
