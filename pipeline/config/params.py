@@ -38,9 +38,14 @@ class TrackingConfig(Section):
     @field_validator("registered_model")
     @classmethod
     def _model_name(cls, name: str | None) -> str | None:
-        if name is not None and (not name.strip() or any(c in name for c in "/:@")):
-            raise ValueError(f"{name!r} must be non-empty, without '/', ':' or '@' (it "
-                             "appears in models:/<name>@<alias> URIs)")
+        # the name is read back from models:/<name>@<alias> URIs: MLflow registers `a?b` but
+        # its URI parser cuts the name at the query string, drops a tab, and refuses '/' and
+        # ':'; a safe set, rather than the characters found to break so far
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,254}", name,
+                                                 flags=re.ASCII):
+            raise ValueError(f"{name!r} must be 1 to 255 letters, digits, '_', '-' or '.', "
+                             "starting with a letter or digit (the name is read back from "
+                             "models:/<name>@<alias> URIs, which other characters break)")
         return name
 
     @field_validator("champion_alias")

@@ -143,6 +143,17 @@ def test_yaml_aliases_are_refused_before_anything_expands_them(tmp_path: Path):
     assert load_config(path).data.target == "y"
 
 
+@pytest.mark.parametrize("name", ["a?b", "a#b", "a%b", "a b", "a\tb", "a&b", "prices@best",
+                                  "a/b", "a:b", "é", "-a", ".", "..", "", "a" * 256])
+def test_a_registered_model_name_that_does_not_round_trip_through_a_uri_is_rejected(name):
+    # `a?b` registered, but models:/a?b@champion could not be loaded (the query string);
+    # tests/test_tracking.py registers and loads a name at the edge of the allowed set
+    with pytest.raises(ConfigError, match=re.escape(
+            f"tracking.registered_model: {name!r} must be 1 to 255 letters, digits, '_', '-' "
+            "or '.', starting with a letter or digit")):
+        config_from_dict({"data": DATA, "tracking": {"registered_model": name}})
+
+
 def test_yaml_12_numbers_and_special_floats(tmp_path: Path):
     path = tmp_path / "params.yaml"
     path.write_text("data: {id_column: id, target: y}\nmodel: {lr: 1e-3}\n")
