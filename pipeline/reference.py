@@ -68,16 +68,21 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         self.refit = refit
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> EarlyStoppedGBM:
-        rng = np.random.default_rng(self.seed)
-        held = rng.random(len(y)) < self.validation_share
-        if held.all() or not held.any():
-            held = np.zeros(len(y), dtype=bool)
-            held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
         params = {"objective": "regression", "learning_rate": self.learning_rate,
                   "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
                   "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
                   "num_threads": self.threads, "seed": self.seed, "deterministic": True,
                   "force_row_wise": True, "verbosity": -1}
+        self.n_features_in_ = x.shape[1]
+        if len(y) < 2:  # a fold of one fitting row: nothing to hold out, no tree can split,
+            self.booster_ = lgb.train(params, lgb.Dataset(x, y), 1)  # the model is its value
+            self.n_rounds_ = 1
+            return self
+        rng = np.random.default_rng(self.seed)
+        held = rng.random(len(y)) < self.validation_share
+        if held.all() or not held.any():
+            held = np.zeros(len(y), dtype=bool)
+            held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
         started = time.monotonic()
         fit_set = lgb.Dataset(x[~held], y[~held], free_raw_data=True)
         held_set = lgb.Dataset(x[held], y[held], reference=fit_set)
@@ -89,7 +94,6 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         if self.refit and self._refit_fits(rounds, time.monotonic() - started, held.mean()):
             self.booster_ = lgb.train(params, lgb.Dataset(x, y), rounds)
             self.n_rounds_ = rounds
-        self.n_features_in_ = x.shape[1]
         return self
 
     def _refit_fits(self, rounds: int, spent: float, share: float) -> bool:

@@ -28,6 +28,20 @@ def test_the_gbm_stops_early_and_refits_every_row_for_the_rounds_found_scaled():
         assert np.sqrt(np.mean((model.predict(x_new) - y_new) ** 2)) < 0.75  # noise is 0.5
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_the_gbm_fits_the_fewest_rows_a_fold_can_have(rows):
+    # 3 training rows in 2 folds leave a fold one row to fit on: no held-out split is
+    # possible, and LightGBM stopped with "num_data > 0"
+    x, y = noisy_step(rows)
+    x_new = noisy_step(4, seed=2)[0]
+    # too few rows for a split: every tree is a leaf, the refitted model is the rows' mean
+    refitted = EarlyStoppedGBM(refit=True, seed=1).fit(x, y)
+    np.testing.assert_allclose(refitted.predict(x_new), y.mean())
+    searched = EarlyStoppedGBM(refit=False, seed=1).fit(x, y).predict(x_new)
+    slack = 1e-6  # LightGBM keeps leaf values in float32
+    assert np.all((y.min() - slack <= searched) & (searched <= y.max() + slack))
+
+
 def test_the_gbm_keeps_to_its_time_limit_and_skips_a_refit_that_would_not_fit():
     x, y = noisy_step(100_000)
     started = time.monotonic()
