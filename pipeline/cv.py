@@ -159,7 +159,7 @@ def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg:
                        device: str = "cpu") -> CVResult:
     """Train one MLP per fold and seed (all in one batch, on `device`); OOF predictions
     average the seeds."""
-    trained = fit_mlps(features.x, torch.tensor(y, dtype=torch.float32),
+    trained = fit_mlps(features.x, torch.tensor(y, dtype=torch.float64),
                        folds.fit_rows * n_seeds, folds.val_rows * n_seeds, cfg, seed,
                        on_checkpoint, on_epoch=on_epoch, device=device)
     k = folds.n_folds

@@ -38,7 +38,27 @@ def linear_reference(cfg: ReferenceConfig) -> RegressorMixin:
     """A regularised linear model (Lasso) on the preprocessed features, by coordinate descent
     on the Gram matrix: its cost per pass follows the columns, not the rows, so many rows stay
     cheap; the one-hot cap keeps the columns few enough for it."""
-    return Lasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4, precompute=True)
+    return ScaledLasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4, precompute=True)
+
+
+class ScaledLasso(Lasso):
+    """scikit-learn's Lasso, fitted on the target divided by a power of two near its spread
+    (and `alpha` likewise), then scaled back: the same model to the bit, but float32
+    features no longer make it square a huge target in float32 (a target of 1e20 overflowed
+    its tolerance and every coefficient stayed 0)."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            check_input: bool = True) -> ScaledLasso:
+        y = np.asarray(y, dtype=np.float64)
+        spread = float(np.std(y))
+        scale = 2.0 ** round(np.log2(spread)) if spread > 0 else 1.0
+        inner = Lasso(**{**self.get_params(), "alpha": self.alpha / scale})
+        inner.fit(X, y / scale, sample_weight=sample_weight, check_input=check_input)
+        self.coef_ = inner.coef_ * scale
+        self.intercept_ = inner.intercept_ * scale
+        self.n_iter_, self.dual_gap_ = inner.n_iter_, float(inner.dual_gap_) * scale ** 2
+        self.n_features_in_ = inner.n_features_in_
+        return self
 
 
 class EarlyStoppedGBM(RegressorMixin, BaseEstimator):

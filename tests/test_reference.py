@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from sklearn.linear_model import Lasso
 
 from pipeline.config import ReferenceConfig
 from pipeline.reference import EarlyStoppedGBM, linear_reference
@@ -60,3 +61,26 @@ def test_the_lasso_recovers_a_sparse_linear_target():
     model = linear_reference(ReferenceConfig(linear_alpha=0.01)).fit(x, y)
     assert model.coef_[[0, 3]] == pytest.approx([2.0, -1.0], abs=0.03)
     assert np.abs(np.delete(model.coef_, [0, 3])).max() < 0.01
+
+
+def test_the_lasso_fits_a_target_of_1e20_on_float32_features():
+    # the features are float32, and so was the target inside the Lasso: its tolerance,
+    # scaled by the target's sum of squares, overflowed, and every coefficient stayed 0
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6)).astype(np.float32)
+    y = (2.0 * x[:, 0] - 1.0 * x[:, 3] + rng.normal(scale=0.1, size=500)) * 1e20
+    model = linear_reference(ReferenceConfig(linear_alpha=0.01)).fit(x, y)
+    assert model.coef_[[0, 3]] == pytest.approx([2e20, -1e20], rel=0.03)
+    assert np.sqrt(np.mean((model.predict(x) - y) ** 2)) < 0.2 * np.std(y)
+
+
+def test_the_lasso_on_an_ordinary_target_is_sklearns_to_the_bit():
+    # the target is scaled by a power of two, so nothing rounds differently
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    y = 12 + 0.4 * x[:, 0] - 0.2 * x[:, 5] + rng.normal(scale=0.1, size=300)
+    ours = linear_reference(ReferenceConfig()).fit(x, y)
+    plain = Lasso(alpha=ReferenceConfig().linear_alpha, max_iter=50_000, tol=1e-4,
+                  precompute=True).fit(x, y)
+    np.testing.assert_array_equal(ours.coef_, plain.coef_)
+    np.testing.assert_array_equal(ours.predict(x), plain.predict(x))

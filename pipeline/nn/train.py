@@ -55,7 +55,9 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
        matrix k % M, so K = M * n_seeds trains several seeds per fold in one batch. [N, d] is
        one matrix shared by all models.
-    y: [N] target on the model scale.
+    y: [N] target on the model scale, best float64: its mean and spread and the validation
+       errors are computed in float64 (a target of 1e20 squares past float32's range, and
+       float32 spaces numbers near 1e9 by 64); the training steps run in float32.
     onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
        the same models up to float rounding, with fewer multiplies.
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
@@ -71,7 +73,7 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     dev = torch.device(device)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        trained = _fit(x.to(dev), y.to(dev, torch.float32), train_rows, val_rows, cfg, seed,
+        trained = _fit(x.to(dev), y.to(dev, torch.float64), train_rows, val_rows, cfg, seed,
                        on_checkpoint, onehot_lookup, on_epoch)
     trained.model.cpu()
     return trained
@@ -101,7 +103,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     mean = y_train.sum(1) / counts
     std = torch.sqrt(((y[train_idx] - mean[:, None]) ** 2 * train_mask).sum(1) / counts)
     std = torch.where(std > 0, std, torch.ones_like(std))
-    y_scaled = (y.unsqueeze(0) - mean[:, None]) / std[:, None]  # [K, N]
+    y_scaled = ((y.unsqueeze(0) - mean[:, None]) / std[:, None]).float()  # [K, N]
 
     model = BatchedMLP(n_models, n_inputs, cfg.width, cfg.depth, cfg.dropout, cfg.activation,
                        cfg.linear_skip, embed_cols, embedding).to(dev)
@@ -181,9 +183,9 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
         if not has_val:
             history["val_rmse"].append(np.full(n_models, np.nan))
             continue
-        val_pred = _predict_rows(model, x_flat, row_base, val_idx) * std[:, None] + mean[:, None]
-        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).double().sum(1)
-                              / val_mask.sum(1))
+        val_pred = _predict_rows(model, x_flat, row_base, val_idx).double() * std[:, None] \
+            + mean[:, None]
+        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).sum(1) / val_mask.sum(1))
         val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
         history["val_rmse"].append(val_rmse_np)
         improved = val_rmse < best_rmse
