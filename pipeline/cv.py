@@ -24,6 +24,10 @@ from pipeline.features import build_preprocessor, excluded_from_fit, stack_trans
 from pipeline.metrics import TargetScale, rmse
 from pipeline.nn.train import CheckpointCallback, EpochCallback, TrainedMLPs, fit_mlps
 
+# A fold's fitting rows must show each column's spread: one row has none, so its columns
+# are scaled by 1 and the model meets raw units, far beyond anything it was fitted on.
+MIN_FIT_ROWS = 2
+
 
 @dataclass(frozen=True)
 class Folds:
@@ -81,19 +85,33 @@ class CVResult:
 
 def make_folds(train: pd.DataFrame, n_folds: int, seed: int,
                fit_exclude: tuple = ()) -> Folds:
-    """Shuffled K-fold split of the training rows; rows matching fit_exclude never fit."""
+    """Shuffled K-fold split of the training rows; rows matching fit_exclude never fit.
+    Each fold fits on at least MIN_FIT_ROWS rows."""
     excluded = excluded_from_fit(train, fit_exclude)
-    if n_folds > len(train) or len(train) - excluded.sum() < n_folds:
-        raise ConfigError(f"cv.n_folds: {n_folds} folds need at least {n_folds} training rows "
-                          f"left for fitting, the data has {int(len(train) - excluded.sum())}")
+    usable = int(len(train) - excluded.sum())
+    needed = min_training_rows(n_folds)
+    if len(train) < needed or usable < needed:
+        raise ConfigError(f"cv.n_folds: {n_folds} folds need at least {needed} training rows "
+                          f"left for fitting (each fold fits on at least {MIN_FIT_ROWS}), the "
+                          f"data has {usable}")
     splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fit_rows, val_rows = [], []
     for train_part, val_part in splitter.split(np.zeros(len(train))):
         fit_rows.append(train_part[~excluded[train_part]])
         val_rows.append(val_part)
-    if any(len(rows) == 0 for rows in fit_rows):
-        raise ConfigError("features.fit_exclude leaves a fold with no rows to fit on")
+    if any(len(rows) < MIN_FIT_ROWS for rows in fit_rows):
+        raise ConfigError(f"features.fit_exclude leaves a fold fewer than {MIN_FIT_ROWS} rows "
+                          "to fit on")
     return Folds(fit_rows, val_rows, excluded)
+
+
+def min_training_rows(n_folds: int) -> int:
+    """The fewest rows K-fold splits into `n_folds` folds each fitting on MIN_FIT_ROWS rows
+    (a fold fits on all rows but its validation share, ceil(rows / n_folds))."""
+    rows = n_folds
+    while rows - -(-rows // n_folds) < MIN_FIT_ROWS:
+        rows += 1
+    return rows
 
 
 def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: FeaturesConfig,

@@ -127,7 +127,7 @@ class TabularMLPRegressor(RegressorMixin, BaseEstimator):
         x[0, :, : fitted.shape[1]] = fitted
         seed = check_random_state(self.random_state).randint(2**31 - 1) \
             if self.random_state is None else self.random_state
-        trained = fit_mlps(torch.from_numpy(x), torch.as_tensor(target, dtype=torch.float32),
+        trained = fit_mlps(torch.from_numpy(x), torch.as_tensor(target, dtype=torch.float64),
                            [np.arange(len(typed))] * self.n_seeds, None,
                            resolve_model(self._model_config(), len(typed)), seed)
         self.model_ = FinalModel(self.schema_, self.schema_.scale,

@@ -8,6 +8,7 @@ rows only. Nothing names a competition's columns: those come from params (`featu
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from sklearn.preprocessing import (
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import Bound, FeaturesConfig
+from pipeline.data.errors import DataError
 from pipeline.data.schema import Schema
 from pipeline.data.validate import typed_column
 
@@ -310,26 +312,105 @@ def excluded_from_fit(frame: pd.DataFrame, rules: tuple[dict[str, Bound], ...]) 
     return excluded
 
 
+# The column kinds each rule reads (ordinal columns are numbers once DomainFeatures maps them).
+NUMBERS = ("numeric", "ordinal")
+FILLABLE = ("numeric", "ordinal", "categorical")
+
+
+def datetime_part_names(schema: Schema) -> dict[str, list[tuple[str, str]]]:
+    """Each name a datetime column's parts take -> the (datetime column, part) pairs making it
+    (more than one pair: two datetime columns' parts share the name)."""
+    names: dict[str, list[tuple[str, str]]] = {}
+    for column in schema.of_kind("datetime"):
+        for part in DATETIME_PARTS:
+            names.setdefault(f"{column}_{part}", []).append((column, part))
+    return names
+
+
+def check_datetime_parts(schema: Schema, path: str | Path) -> None:
+    """Raise DataError if a datetime column's parts would take the name of another column of
+    the data (a raw `day_month` beside a datetime `day` would be overwritten by its month)."""
+    fix = ("rename the column, drop it with data.drop_columns, or declare {} another kind "
+           "in data.column_types")
+    for name, makers in datetime_part_names(schema).items():
+        (column, part), *others = makers
+        if name in schema.columns:
+            raise DataError(path, f"the datetime column {column!r} becomes features named "
+                            f"{column}_<part>, and its {_spoken(part)} {name!r} would "
+                            f"overwrite this column: {fix.format(repr(column))}", name)
+        if others:
+            other, other_part = others[0]
+            raise DataError(path, f"its {_spoken(other_part)} and the {_spoken(part)} of the "
+                            f"datetime column {column!r} would both be the feature {name!r}, "
+                            f"one overwriting the other: {fix.format('one of them')}", other)
+
+
 def validate_feature_config(schema: Schema, cfg: FeaturesConfig) -> None:
-    """Raise ValueError if params name a column the data does not have, or the wrong kind."""
-    known = set(schema.columns) | {schema.target}
-    named = [("features.fill_none", c) for c in cfg.fill_none]
-    named += [("features.group_impute", c) for c in cfg.group_impute]
-    named += [("features.group_impute", g) for g in cfg.group_impute.values()]
-    named += [(f"features.derived.{n}", c) for n, t in cfg.derived.items() for c in t]
-    named += [(f"features.products.{n}", c) for n, t in cfg.products.items() for c in t]
-    named += [(f"features.indicators.{n}", c) for n, c in cfg.indicators.items()]
-    named += [("features.fit_exclude", c) for rule in cfg.fit_exclude for c in rule]
-    for where, column in named:
-        if column not in known:
-            raise ValueError(f"{where}: column {column!r} is not a feature column of the data")
+    """Raise ValueError naming the params key when a rule names a column the data does not
+    have, the target where a feature is read, a column of the wrong kind, or makes a column
+    whose name is taken (it would overwrite that column)."""
+    for column in cfg.fill_none:
+        _check_kind("features.fill_none", column, schema, FILLABLE)
+    for column, group in cfg.group_impute.items():
+        _check_kind("features.group_impute", column, schema, ("numeric",))
+        _check_kind(f"features.group_impute.{column}", group, schema, FILLABLE)
+        if group == column:
+            raise ValueError(f"features.group_impute.{column}: groups {column!r} by itself")
     for name, terms in cfg.derived.items():
         for column in terms:
-            if schema.columns[column] not in ("numeric", "ordinal"):
-                raise ValueError(f"features.derived.{name}: column {column!r} is "
-                                 f"{schema.columns[column]}, not numeric")
-        if name in schema.columns:
-            raise ValueError(f"features.derived.{name}: a column of that name already exists")
-    for column in cfg.group_impute:
-        if schema.columns[column] != "numeric":
-            raise ValueError(f"features.group_impute: column {column!r} is not numeric")
+            _check_kind(f"features.derived.{name}", column, schema, NUMBERS)
+    for name, factors in cfg.products.items():
+        for column in factors:
+            _check_kind(f"features.products.{name}", column, schema, NUMBERS)
+    for name, column in cfg.indicators.items():
+        _check_kind(f"features.indicators.{name}", column, schema, NUMBERS)
+    for rule in cfg.fit_exclude:  # bounds compare numbers, on the raw scale; the target too
+        for column in rule:
+            _check_kind("features.fit_exclude", column, schema, ("numeric",), target=True)
+    _check_new_names(schema, cfg)
+
+
+def _check_kind(key: str, column: str, schema: Schema, kinds: tuple[str, ...],
+                target: bool = False) -> None:
+    if column == schema.target and not target:
+        raise ValueError(f"{key}: column {column!r} is the target: features cannot be made "
+                         "from what the model predicts")
+    if column == schema.target:
+        return
+    if column not in schema.columns:
+        dropped = " (data.drop_columns drops it)" if column in schema.dropped else ""
+        raise ValueError(f"{key}: column {column!r} is not a feature column of the "
+                         f"data{dropped}")
+    kind = schema.columns[column]
+    if kind not in kinds:
+        allowed = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+        raise ValueError(f"{key}: column {column!r} is {kind}, not {allowed}")
+
+
+def _check_new_names(schema: Schema, cfg: FeaturesConfig) -> None:
+    """Every name derived/products/indicators make is free: not a column of the data, not
+    the id or the target, not a datetime part, not made twice."""
+    parts = datetime_part_names(schema)
+    made: dict[str, str] = {}
+    for rule in ("derived", "products", "indicators"):
+        for name in getattr(cfg, rule):
+            key = f"features.{rule}.{name}"
+            if name in schema.columns:
+                taken = "a feature column of the data"
+            elif name == schema.id_column:
+                taken = "the id column"
+            elif name == schema.target:
+                taken = "the target"
+            elif name in parts:
+                column, part = parts[name][0]
+                taken = f"the {_spoken(part)} of the datetime column {column!r}"
+            elif name in made:
+                taken = f"also made by {made[name]}"
+            else:
+                made[name] = key
+                continue
+            raise ValueError(f"{key}: {name!r} is {taken}: choose a name no column has")
+
+
+def _spoken(part: str) -> str:
+    return part.replace("_", " ")

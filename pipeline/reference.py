@@ -38,7 +38,27 @@ def linear_reference(cfg: ReferenceConfig) -> RegressorMixin:
     """A regularised linear model (Lasso) on the preprocessed features, by coordinate descent
     on the Gram matrix: its cost per pass follows the columns, not the rows, so many rows stay
     cheap; the one-hot cap keeps the columns few enough for it."""
-    return Lasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4, precompute=True)
+    return ScaledLasso(alpha=cfg.linear_alpha, max_iter=50_000, tol=1e-4, precompute=True)
+
+
+class ScaledLasso(Lasso):
+    """scikit-learn's Lasso, fitted on the target divided by a power of two near its spread
+    (and `alpha` likewise), then scaled back: the same model to the bit, but float32
+    features no longer make it square a huge target in float32 (a target of 1e20 overflowed
+    its tolerance and every coefficient stayed 0)."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            check_input: bool = True) -> ScaledLasso:
+        y = np.asarray(y, dtype=np.float64)
+        spread = float(np.std(y))
+        scale = 2.0 ** round(np.log2(spread)) if spread > 0 else 1.0
+        inner = Lasso(**{**self.get_params(), "alpha": self.alpha / scale})
+        inner.fit(X, y / scale, sample_weight=sample_weight, check_input=check_input)
+        self.coef_ = inner.coef_ * scale
+        self.intercept_ = inner.intercept_ * scale
+        self.n_iter_, self.dual_gap_ = inner.n_iter_, float(inner.dual_gap_) * scale ** 2
+        self.n_features_in_ = inner.n_features_in_
+        return self
 
 
 class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
@@ -68,16 +88,21 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         self.refit = refit
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> EarlyStoppedGBM:
-        rng = np.random.default_rng(self.seed)
-        held = rng.random(len(y)) < self.validation_share
-        if held.all() or not held.any():
-            held = np.zeros(len(y), dtype=bool)
-            held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
         params = {"objective": "regression", "learning_rate": self.learning_rate,
                   "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
                   "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
                   "num_threads": self.threads, "seed": self.seed, "deterministic": True,
                   "force_row_wise": True, "verbosity": -1}
+        self.n_features_in_ = x.shape[1]
+        if len(y) < 2:  # a fold of one fitting row: nothing to hold out, no tree can split,
+            self.booster_ = lgb.train(params, lgb.Dataset(x, y), 1)  # the model is its value
+            self.n_rounds_ = 1
+            return self
+        rng = np.random.default_rng(self.seed)
+        held = rng.random(len(y)) < self.validation_share
+        if held.all() or not held.any():
+            held = np.zeros(len(y), dtype=bool)
+            held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
         started = time.monotonic()
         fit_set = lgb.Dataset(x[~held], y[~held], free_raw_data=True)
         held_set = lgb.Dataset(x[held], y[held], reference=fit_set)
@@ -89,7 +114,6 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         if self.refit and self._refit_fits(rounds, time.monotonic() - started, held.mean()):
             self.booster_ = lgb.train(params, lgb.Dataset(x, y), rounds)
             self.n_rounds_ = rounds
-        self.n_features_in_ = x.shape[1]
         return self
 
     def _refit_fits(self, rounds: int, spent: float, share: float) -> bool:

@@ -180,11 +180,19 @@ def stage_main(root: Path, monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(tmp_path, monkeypatch,
-                                                                     capsys):
-    write_competition(tmp_path / "raw", make_houses(4, seed=1),
+@pytest.mark.parametrize(("rows", "folds", "needed"), [
+    (4, 5, 5),
+    # 3 rows in 2 folds: a fold fits on one row, which has no spread to scale its columns
+    # by (the reference's LightGBM stopped with "num_data > 0"; the MLP predicted 8e7 for
+    # prices of 1e6, and 6e19 from 2 rows)
+    (3, 2, 4),
+])
+def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(
+        tmp_path, monkeypatch, capsys, rows, folds, needed):
+    monkeypatch.chdir(tmp_path)  # a stage that ran would note its time in data/timings
+    write_competition(tmp_path / "raw", make_houses(rows, seed=1),
                       make_houses(3, seed=2, first_id=1001).drop(columns="SalePrice"))
-    params = small_params(tmp_path / "raw", cv={"n_folds": 5},
+    params = small_params(tmp_path / "raw", cv={"n_folds": folds},
                           tracking={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     code, err = stage_main(tmp_path, monkeypatch, capsys, "prepare", "--out",
@@ -194,9 +202,19 @@ def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(tmp_path, 
                   ["plan", "--out", str(tmp_path / "plan")]):
         code, err = stage_main(tmp_path, monkeypatch, capsys, *stage,
                                "--prepared", str(tmp_path / "prepared"))
-        assert code == 2 and err.strip() == ("error: cv.n_folds: 5 folds need at least 5 "
-                                             "training rows left for fitting, the data has 4")
+        assert code == 2 and err.strip() == (
+            f"error: cv.n_folds: {folds} folds need at least {needed} training rows left for "
+            f"fitting (each fold fits on at least 2), the data has {rows}")
     assert not (tmp_path / "reference").exists() and not (tmp_path / "plan").exists()
+    # the fewest rows the folds accept: the MLP's plan and the references (LightGBM on two
+    # rows a fold) run
+    make_houses(needed, seed=1).to_csv(tmp_path / "raw" / "train.csv", index=False)
+    for stage in (["prepare", "--out", str(tmp_path / "prepared")],
+                  ["reference", "--prepared", str(tmp_path / "prepared"), "--out",
+                   str(tmp_path / "reference")],
+                  ["plan", "--prepared", str(tmp_path / "prepared"), "--out",
+                   str(tmp_path / "plan")]):
+        assert stage_main(tmp_path, monkeypatch, capsys, *stage) == (0, "")
 
 
 def test_a_password_in_params_yaml_stops_the_stage_before_it_is_recorded(

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -99,9 +101,31 @@ def test_log_target_false_models_the_raw_target(competition):
 
 def test_more_folds_than_rows_is_an_error_naming_the_key(loaded):
     train, _, _, _ = loaded
-    with pytest.raises(ConfigError, match="cv.n_folds: 100 folds need at least 100 training "
-                                          "rows left for fitting, the data has 60"):
+    with pytest.raises(ConfigError, match=re.escape(
+            "cv.n_folds: 100 folds need at least 100 training rows left for fitting (each "
+            "fold fits on at least 2), the data has 60")):
         make_folds(train.iloc[:60], 100, seed=0)
     rules = ({"GrLivArea": Bound(greater_than=0)},)  # every row excluded from fitting
     with pytest.raises(ConfigError, match="cv.n_folds"):
         make_folds(train, 3, seed=0, fit_exclude=rules)
+
+
+def test_every_fold_fits_on_at_least_two_rows(loaded):
+    # one row shows no spread: its columns are scaled by 1, the model sees raw units
+    train, _, _, _ = loaded
+    with pytest.raises(ConfigError, match=re.escape(
+            "cv.n_folds: 2 folds need at least 4 training rows left for fitting (each fold "
+            "fits on at least 2), the data has 3")):
+        make_folds(train.iloc[:3], 2, seed=0)
+    assert [len(rows) for rows in make_folds(train.iloc[:4], 2, seed=0).fit_rows] == [2, 2]
+    assert min(len(rows) for rows in make_folds(train.iloc[:3], 3, seed=0).fit_rows) == 2
+    # rows excluded from fitting can leave a fold one row though enough rows are kept: keep
+    # the first fold's validation rows and one more
+    eight = train.iloc[:8].copy()
+    first, second = make_folds(eight, 2, seed=0).val_rows
+    eight["GrLivArea"] = 100.0
+    eight.loc[[*first, second[0]], "GrLivArea"] = 1.0
+    rules = ({"GrLivArea": Bound(greater_than=50)},)
+    with pytest.raises(ConfigError, match="features.fit_exclude leaves a fold fewer than 2 "
+                                          "rows to fit on"):
+        make_folds(eight, 2, seed=0, fit_exclude=rules)

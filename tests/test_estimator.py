@@ -92,7 +92,7 @@ def test_it_runs_the_stages_code_on_the_rows_it_is_given(xy):
     fitted = pre.fit_transform(typed, target)
     x = stack_transforms([pre], typed)
     x[0, :, : fitted.shape[1]] = fitted
-    trained = fit_mlps(torch.from_numpy(x), torch.as_tensor(target, dtype=torch.float32),
+    trained = fit_mlps(torch.from_numpy(x), torch.as_tensor(target, dtype=torch.float64),
                        [np.arange(len(X))], None,
                        resolve_model(ModelConfig().replace(QUICK), len(X)), 3)
     by_hand = FinalModel(schema, schema.scale, {"mlp": ([pre], x.shape[2])},

@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.config import Bound, DataConfig, FeaturesConfig
+from pipeline.data.errors import DataError
 from pipeline.data.schema import Schema, infer_schema
 from pipeline.data.validate import coerce
 from pipeline.features import (
@@ -11,6 +14,7 @@ from pipeline.features import (
     RankGauss,
     SkewedLog1p,
     build_preprocessor,
+    check_datetime_parts,
     excluded_from_fit,
     validate_feature_config,
 )
@@ -125,6 +129,84 @@ def test_feature_config_naming_a_missing_column_is_rejected(typed):
         validate_feature_config(schema, FeaturesConfig(fill_none=("Garage",)))
     with pytest.raises(ValueError, match="features.derived.X: column 'Neighborhood' is"):
         validate_feature_config(schema, FeaturesConfig(derived={"X": {"Neighborhood": 1}}))
+
+
+KINDS = Schema("Id", "y", {"x1": "numeric", "x2": "numeric", "zone": "categorical",
+                          "day": "datetime", "lvl": "ordinal"}, {"lvl": ["a", "b"]})
+# no datetime part is a raw column yet: day_month is free
+assert "day_month" not in KINDS.columns
+
+
+@pytest.mark.parametrize(("rules", "message"), [
+    # a new name that is taken: a raw column, the id, the target, a datetime part, a new name
+    ({"indicators": {"x2": "x1"}}, "features.indicators.x2: 'x2' is a feature column"),
+    ({"products": {"x2": ("x1", "x1")}}, "features.products.x2: 'x2' is a feature column"),
+    ({"derived": {"x1": {"x2": 1}}}, "features.derived.x1: 'x1' is a feature column"),
+    ({"products": {"day": ("x1", "x2")}}, "features.products.day: 'day' is a feature column"),
+    ({"derived": {"Id": {"x1": 1}}}, "features.derived.Id: 'Id' is the id column"),
+    ({"indicators": {"y": "x1"}}, "features.indicators.y: 'y' is the target"),
+    ({"products": {"day_month": ("x1", "x2")}},
+     "features.products.day_month: 'day_month' is the month of the datetime column 'day'"),
+    ({"indicators": {"day_day_of_week": "x1"}}, "the day of week of the datetime column"),
+    ({"derived": {"new": {"x1": 1}}, "indicators": {"new": "x2"}},
+     "features.indicators.new: 'new' is also made by features.derived.new"),
+    # a rule naming the target, or a column of the wrong kind
+    ({"derived": {"A": {"x1": 1, "y": 1}}}, "features.derived.A: column 'y' is the target"),
+    ({"fill_none": ("y",)}, "features.fill_none: column 'y' is the target"),
+    ({"fill_none": ("day",)}, "features.fill_none: column 'day' is datetime, not numeric, "
+                              "ordinal or categorical"),
+    ({"group_impute": {"x1": "y"}}, "features.group_impute.x1: column 'y' is the target"),
+    ({"group_impute": {"x1": "day"}}, "features.group_impute.x1: column 'day' is datetime"),
+    ({"group_impute": {"y": "zone"}}, "features.group_impute: column 'y' is the target"),
+    ({"group_impute": {"zone": "x1"}}, "features.group_impute: column 'zone' is categorical, "
+                                       "not numeric"),
+    ({"group_impute": {"x1": "x1"}}, "features.group_impute.x1: groups 'x1' by itself"),
+    ({"fit_exclude": ({"zone": Bound(greater_than=1)},)},
+     "features.fit_exclude: column 'zone' is categorical, not numeric"),
+    ({"fit_exclude": ({"lvl": Bound(greater_than=1)},)},
+     "features.fit_exclude: column 'lvl' is ordinal, not numeric"),
+    ({"products": {"p": ("x1", "zone")}}, "features.products.p: column 'zone' is categorical, "
+                                          "not numeric"),
+    ({"products": {"p": ("x1", "day")}}, "features.products.p: column 'day' is datetime"),
+    ({"indicators": {"i": "zone"}}, "features.indicators.i: column 'zone' is categorical"),
+    ({"indicators": {"i": "y"}}, "features.indicators.i: column 'y' is the target"),
+    ({"derived": {"A": {"day": 1}}}, "features.derived.A: column 'day' is datetime"),
+])
+def test_feature_rules_naming_a_taken_name_the_target_or_the_wrong_kind_are_rejected(
+        rules, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_feature_config(KINDS, FeaturesConfig(**rules))
+
+
+def test_feature_rules_on_columns_of_the_right_kind_are_accepted():
+    validate_feature_config(KINDS, FeaturesConfig(
+        fill_none=("x1", "zone", "lvl"), derived={"d": {"x1": 1, "lvl": 2}},
+        products={"p": ("x1", "lvl")}, indicators={"i": "lvl"},
+        group_impute={"x1": "zone", "x2": "lvl"},
+        fit_exclude=({"y": Bound(less_than=5), "x1": Bound(greater_than=0)},)))
+
+
+def test_a_datetime_part_that_is_a_raw_column_is_a_data_error_naming_both():
+    schema = Schema("Id", "y", {"day": "datetime", "day_month": "numeric", "x": "numeric"})
+    with pytest.raises(DataError, match=re.escape(
+            "train.csv, column 'day_month': the datetime column 'day' becomes features "
+            "named day_<part>, and its month 'day_month' would overwrite this column")) as caught:
+        check_datetime_parts(schema, "train.csv")
+    assert "data.drop_columns" in str(caught.value) and "data.column_types" in str(caught.value)
+    # what it protects: the real column would be overwritten by the month of `day`
+    frame = pd.DataFrame({"Id": [1, 2], "day": pd.to_datetime(["2016-03-01", "2016-04-02"]),
+                          "day_month": [10.0, 20.0], "x": [1.0, 2.0]})
+    out = DomainFeatures(schema).fit(frame).transform(frame)
+    assert out["day_month"].tolist() != [10.0, 20.0]
+    check_datetime_parts(Schema("Id", "y", {"day": "datetime", "x": "numeric"}), "train.csv")
+
+
+def test_two_datetime_columns_whose_parts_share_a_name_are_a_data_error():
+    schema = Schema("Id", "y", {"a": "datetime", "a_day_of": "datetime"})
+    with pytest.raises(DataError, match="column 'a_day_of': its year and the day of year of "
+                                        "the datetime column 'a' would both be the feature "
+                                        "'a_day_of_year'"):
+        check_datetime_parts(schema, "train.csv")
 
 
 def test_clip_to_fit_range_bounds_values_by_the_fitting_rows():

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from sklearn.linear_model import Lasso
 
 from pipeline.config import ReferenceConfig
 from pipeline.reference import EarlyStoppedGBM, linear_reference
@@ -28,6 +29,20 @@ def test_the_gbm_stops_early_and_refits_every_row_for_the_rounds_found_scaled():
         assert np.sqrt(np.mean((model.predict(x_new) - y_new) ** 2)) < 0.75  # noise is 0.5
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_the_gbm_fits_the_fewest_rows_a_fold_can_have(rows):
+    # 3 training rows in 2 folds leave a fold one row to fit on: no held-out split is
+    # possible, and LightGBM stopped with "num_data > 0"
+    x, y = noisy_step(rows)
+    x_new = noisy_step(4, seed=2)[0]
+    # too few rows for a split: every tree is a leaf, the refitted model is the rows' mean
+    refitted = EarlyStoppedGBM(refit=True, seed=1).fit(x, y)
+    np.testing.assert_allclose(refitted.predict(x_new), y.mean())
+    searched = EarlyStoppedGBM(refit=False, seed=1).fit(x, y).predict(x_new)
+    slack = 1e-6  # LightGBM keeps leaf values in float32
+    assert np.all((y.min() - slack <= searched) & (searched <= y.max() + slack))
+
+
 def test_the_gbm_keeps_to_its_time_limit_and_skips_a_refit_that_would_not_fit():
     x, y = noisy_step(100_000)
     started = time.monotonic()
@@ -46,3 +61,26 @@ def test_the_lasso_recovers_a_sparse_linear_target():
     model = linear_reference(ReferenceConfig(linear_alpha=0.01)).fit(x, y)
     assert model.coef_[[0, 3]] == pytest.approx([2.0, -1.0], abs=0.03)
     assert np.abs(np.delete(model.coef_, [0, 3])).max() < 0.01
+
+
+def test_the_lasso_fits_a_target_of_1e20_on_float32_features():
+    # the features are float32, and so was the target inside the Lasso: its tolerance,
+    # scaled by the target's sum of squares, overflowed, and every coefficient stayed 0
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6)).astype(np.float32)
+    y = (2.0 * x[:, 0] - 1.0 * x[:, 3] + rng.normal(scale=0.1, size=500)) * 1e20
+    model = linear_reference(ReferenceConfig(linear_alpha=0.01)).fit(x, y)
+    assert model.coef_[[0, 3]] == pytest.approx([2e20, -1e20], rel=0.03)
+    assert np.sqrt(np.mean((model.predict(x) - y) ** 2)) < 0.2 * np.std(y)
+
+
+def test_the_lasso_on_an_ordinary_target_is_sklearns_to_the_bit():
+    # the target is scaled by a power of two, so nothing rounds differently
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    y = 12 + 0.4 * x[:, 0] - 0.2 * x[:, 5] + rng.normal(scale=0.1, size=300)
+    ours = linear_reference(ReferenceConfig()).fit(x, y)
+    plain = Lasso(alpha=ReferenceConfig().linear_alpha, max_iter=50_000, tol=1e-4,
+                  precompute=True).fit(x, y)
+    np.testing.assert_array_equal(ours.coef_, plain.coef_)
+    np.testing.assert_array_equal(ours.predict(x), plain.predict(x))

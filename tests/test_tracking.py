@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline import report
+from pipeline.config import TrackingConfig
 from pipeline.registry import Registration, register_final_model
 from pipeline.tracking import CHAMPION_METRIC, FinalRun, Tracker
 
@@ -89,6 +91,16 @@ def test_first_version_becomes_champion_and_only_a_lower_score_takes_the_alias(t
     assert "mlflow.source.git.commit" in version.tags
     loaded = mlflow.pyfunc.load_model("models:/prices@champion")
     assert loaded.predict(pd.DataFrame({"x": [1]}))["y"].tolist() == [0.20]
+
+
+def test_the_longest_name_of_every_allowed_character_registers_and_loads_by_its_alias(tracker):
+    name = "0Az.-_" + "9" * 249  # 255 characters: letters, digits, '.', '-', '_'
+    assert TrackingConfig(registered_model=name).registered_model == name
+    result = register_final_model(tracker, final_run(tracker, 0.5), name, "champion")
+    uri = re.search(r"models:/\S+", result.describe()).group()  # the URI the log prints
+    assert uri == f"models:/{name}@champion"
+    loaded = mlflow.pyfunc.load_model(uri)
+    assert loaded.predict(pd.DataFrame({"x": [1]}))["y"].tolist() == [0.5]
 
 
 def test_a_champion_without_a_score_is_replaced(tracker):

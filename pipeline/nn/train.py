@@ -87,7 +87,9 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
        matrix k % M, so K = M * n_seeds trains several seeds per fold in one batch. [N, d] is
        one matrix shared by all models.
-    y: [N] target on the model scale.
+    y: [N] target on the model scale, best float64: its mean and spread and the validation
+       errors are computed in float64 (a target of 1e20 squares past float32's range, and
+       float32 spaces numbers near 1e9 by 64); the training steps run in float32.
     onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
        the same models up to float rounding, with fewer multiplies.
     scored_val_rows: the validation rows a checkpoint's RMSE is computed on (default: all of

@@ -11,7 +11,7 @@ from pipeline.data.prepared import Prepared, write_prepared
 from pipeline.data.read import ReadOptions, read_csv
 from pipeline.data.schema import describe_schema
 from pipeline.data.validate import load_competition, validate_sample
-from pipeline.features import validate_feature_config
+from pipeline.features import check_datetime_parts, validate_feature_config
 from pipeline.io import atomic_dir, file_hash
 
 log = logging.getLogger("pipeline")
@@ -20,6 +20,7 @@ log = logging.getLogger("pipeline")
 def run(cfg: Config, out_dir: Path) -> Prepared:
     """Write `out_dir`: train.parquet, test.parquet, schema.json, meta.json, reading.json."""
     train, test, schema = load_competition(cfg.data)
+    check_datetime_parts(schema, cfg.data.train)
     try:
         validate_feature_config(schema, cfg.features)
     except ValueError as exc:

@@ -99,9 +99,8 @@ def test_repository_params_register_the_model_with_a_champion_alias():
 
 
 @pytest.mark.parametrize("tracking, message", [
-    ({"registered_model": ""}, "tracking.registered_model: '' must be non-empty"),
-    ({"registered_model": "a/b"}, "without '/', ':' or '@'"),
-    ({"registered_model": "prices@best"}, "without '/', ':' or '@'"),
+    ({"registered_model": ""}, "tracking.registered_model: '' must be 1 to 255 letters"),
+    ({"registered_model": "a/b"}, "letters, digits, '_', '-' or '.'"),
     ({"champion_alias": "latest"}, "tracking.champion_alias: 'latest'"),
     ({"champion_alias": "v3"}, "neither 'latest' nor a version"),
     ({"champion_alias": "the best"}, "letters, digits"),

@@ -1,5 +1,6 @@
 """params.yaml as a whole: read as YAML 1.2, every bad value an error naming its key."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,42 @@ def test_load_config_names_the_file(tmp_path: Path):
     path.write_bytes(b"data: {id_column: \xff}")
     with pytest.raises(ConfigError, match="not valid UTF-8"):
         load_config(path)
+
+
+def alias_bomb(levels: int, width: int = 10) -> str:
+    """A 'billion laughs' params file: each level lists the previous one `width` times, so
+    the last names width**levels values in a few hundred bytes."""
+    lines = ["data: {id_column: id, target: y}", "bomb:", "  l0: &l0 [lol]"]
+    for level in range(1, levels + 1):
+        lines.append(f"  l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_are_refused_before_anything_expands_them(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    # small enough that a reader expanding it still ends (10**5 values), still caught here
+    path.write_text(alias_bomb(levels=5))
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}, line 4: YAML aliases "
+                                          r"\(\*l0\) are not allowed"):
+        load_config(path)
+    path.write_text("data: {id_column: id, target: &t y}\nmodel: {lr: 0.01}\n"
+                    "tracking: {experiment: *t}\n")  # one harmless-looking alias: refused too
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}, line 3: YAML aliases "
+                                          r"\(\*t\)"):
+        load_config(path)
+    path.write_text("data: {id_column: id, target: &t y}\n")  # an anchor alone copies nothing
+    assert load_config(path).data.target == "y"
+
+
+@pytest.mark.parametrize("name", ["a?b", "a#b", "a%b", "a b", "a\tb", "a&b", "prices@best",
+                                  "a/b", "a:b", "é", "-a", ".", "..", "", "a" * 256])
+def test_a_registered_model_name_that_does_not_round_trip_through_a_uri_is_rejected(name):
+    # `a?b` registered, but models:/a?b@champion could not be loaded (the query string);
+    # tests/test_tracking.py registers and loads a name at the edge of the allowed set
+    with pytest.raises(ConfigError, match=re.escape(
+            f"tracking.registered_model: {name!r} must be 1 to 255 letters, digits, '_', '-' "
+            "or '.', starting with a letter or digit")):
+        config_from_dict({"data": DATA, "tracking": {"registered_model": name}})
 
 
 def test_yaml_12_numbers_and_special_floats(tmp_path: Path):

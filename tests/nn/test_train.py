@@ -45,6 +45,32 @@ def test_learns_far_better_than_the_mean():
         assert model_rmse < 0.3 * mean_rmse
 
 
+def test_a_target_of_1e20_trains_with_finite_scores():
+    # within the data limit (1e30), but (1e20)^2 overflows float32: every validation RMSE
+    # was inf and a study ended with "no complete trial"
+    x, y = linear_problem()
+    y = y.double() * 1e19
+    y[7] = 1e20
+    fit_rows, val_rows = two_folds(len(y))
+    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0)
+    assert np.isfinite(trained.target_std).all() and np.isfinite(trained.target_mean).all()
+    assert np.isfinite(trained.history["val_rmse"]).all()
+    assert np.isfinite(trained.history["train_rmse"]).all()
+    for rows, pred in zip(val_rows, trained.val_predictions, strict=True):
+        assert np.isfinite(pred).all()
+        assert np.sqrt(np.mean((pred - y[rows].numpy()) ** 2)) < np.std(y[rows].numpy())
+
+
+def test_a_target_far_from_zero_keeps_its_spread():
+    # float32 spaces numbers near 1e9 by 64: a spread of a few units would be rounding noise
+    x, y = linear_problem()
+    fit_rows, val_rows = two_folds(len(y))
+    trained = fit_mlps(x, y.double() + 1e9, fit_rows, val_rows, CFG, seed=0)
+    for rows, pred in zip(val_rows, trained.val_predictions, strict=True):
+        model_rmse = np.sqrt(np.mean((pred - 1e9 - y[rows].numpy()) ** 2))
+        assert model_rmse < 0.3 * np.std(y[rows].numpy())
+
+
 def test_each_model_only_sees_its_own_rows():
     # rows 0..59 have target 0, rows 60..119 target 10; identical features
     x = torch.zeros(120, 2)

@@ -124,6 +124,53 @@ def run_prepare(root: Path) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def write_project(root: Path, train: pd.DataFrame = TRAIN, **features: object) -> Path:
+    """A competition in `root` with `features` as its params' features section."""
+    train.to_csv(root / "train.csv", index=False)
+    TEST.assign(**{c: train[c].iloc[0] for c in train.columns if c not in TEST}).drop(
+        columns="SalePrice").to_csv(root / "test.csv", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {
+        "train": str(root / "train.csv"), "test": str(root / "test.csv"),
+        "id_column": "Id", "target": "SalePrice"}, "features": features}))
+    return root
+
+
+@pytest.mark.parametrize(("features", "message"), [
+    ({"indicators": {"GrLivArea": "YearBuilt"}},
+     "features.indicators.GrLivArea: 'GrLivArea' is a feature column of the data"),
+    ({"products": {"YrSold": ["GrLivArea", "GrLivArea"]}},
+     "features.products.YrSold: 'YrSold' is a feature column of the data"),
+    ({"derived": {"Age": {"YrSold": 1, "SalePrice": -1}}},
+     "features.derived.Age: column 'SalePrice' is the target"),
+    ({"fill_none": ["SalePrice"]}, "features.fill_none: column 'SalePrice' is the target"),
+    ({"group_impute": {"LotFrontage": "SalePrice"}},
+     "features.group_impute.LotFrontage: column 'SalePrice' is the target"),
+    ({"fit_exclude": [{"Neighborhood": {"greater_than": 1}}]},
+     "features.fit_exclude: column 'Neighborhood' is categorical, not numeric"),
+    ({"products": {"x": ["GrLivArea", "MSZoning"]}},
+     "features.products.x: column 'MSZoning' is categorical, not numeric"),
+])
+def test_a_feature_rule_taking_a_name_or_the_wrong_column_stops_prepare_with_one_line(
+        tmp_path, features, message):
+    code, err = run_prepare(write_project(tmp_path, **features))
+    assert code == 2 and err.startswith(f"error: params.yaml: {message}")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "prepared").exists()
+
+
+def test_a_column_named_as_a_datetime_part_stops_prepare_with_one_line(tmp_path):
+    dated = TRAIN.assign(Sold=pd.date_range("2010-01-31", periods=len(TRAIN), freq="ME"),
+                         Sold_month=TRAIN["YrSold"] % 12)
+    code, err = run_prepare(write_project(tmp_path, dated))
+    assert code == 2 and len(err.splitlines()) == 1 and not (tmp_path / "prepared").exists()
+    assert err.startswith(f"error: {tmp_path / 'train.csv'}, column 'Sold_month': the "
+                          "datetime column 'Sold' becomes features named Sold_<part>")
+    # the fix it names works: dropping the column (or renaming it)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["data"]["drop_columns"] = ["Sold_month"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_prepare(tmp_path) == (0, "")
+
+
 def check_read_as_written(frame: pd.DataFrame, rows: list[list[str]], schema: Schema) -> None:
     """Every value of the prepared frame is the file's cell as written: ids verbatim, numbers
     as Python reads them, labels as text (numbers where the file wrote the column as numbers),
