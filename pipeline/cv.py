@@ -179,3 +179,17 @@ def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
         score_fit_rows=rmse(y[kept], oof[kept]),
         trained=trained,
     )
+
+
+# The out-of-fold tables' own columns (models/oof_predictions.csv and the references'), beside
+# the id and one `predicted_<member>` column per member
+OOF_COLUMNS = ("fold", "excluded_from_fit", "actual", "predicted")
+
+
+def oof_id_column(id_column: str) -> str:
+    """The id's column in the out-of-fold tables: its own name, or `id_<name>` when that name
+    is one of the tables' own columns (OOF_COLUMNS, or `predicted_...`), which would
+    otherwise overwrite the ids."""
+    if id_column in OOF_COLUMNS or id_column.startswith("predicted_"):
+        return f"id_{id_column}"
+    return id_column
