@@ -49,7 +49,8 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
              on_checkpoint: CheckpointCallback | None = None,
              onehot_lookup: bool = True,
-             on_epoch: EpochCallback | None = None, device: str = "cpu") -> TrainedMLPs:
+             on_epoch: EpochCallback | None = None, device: str = "cpu",
+             score_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
@@ -61,6 +62,10 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
     device: where the data, the models and every step live ("cpu" or "cuda"); the returned
     models and arrays are on the CPU.
+    score_rows: per model, a boolean mask over its `val_rows`: the rows its validation RMSE
+       (checkpoints, history, early stopping) is computed on, e.g. those a tuning objective
+       scores; default all (a model with none to score is scored on all). Every validation
+       row is still predicted.
     """
     if not cfg.resolved:
         raise ValueError("the model config has 'auto' sizes: apply a pipeline.plan.Plan first")
@@ -72,7 +77,7 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         trained = _fit(x.to(dev), y.to(dev, torch.float32), train_rows, val_rows, cfg, seed,
-                       on_checkpoint, onehot_lookup, on_epoch)
+                       on_checkpoint, onehot_lookup, on_epoch, score_rows)
     trained.model.cpu()
     return trained
 
@@ -86,7 +91,8 @@ def predict_mlps(trained: TrainedMLPs, x: torch.Tensor, chunk_rows: int = 65536)
 def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
          val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
          on_checkpoint: CheckpointCallback | None, onehot_lookup: bool,
-         on_epoch: EpochCallback | None) -> TrainedMLPs:
+         on_epoch: EpochCallback | None,
+         score_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
     n_models, n_inputs = len(train_rows), x.shape[2]
     dev = x.device
     models = (torch.arange(n_models, device=dev) % x.shape[0]).unsqueeze(1)  # matrix of each
@@ -117,6 +123,7 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     if has_val:
         val_idx, val_mask = _pad(val_rows, dev)
         y_val = y[val_idx]
+        score_mask = val_mask if score_rows is None else _score_mask(score_rows, val_mask)
     # Early stopping keeps each model's best validation checkpoint. That choice is made on the
     # validation fold, so it flatters the OOF score a little; patience 0 keeps the last epoch.
     early_stopping = has_val and cfg.patience > 0
@@ -182,8 +189,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
             history["val_rmse"].append(np.full(n_models, np.nan))
             continue
         val_pred = _predict_rows(model, x_flat, row_base, val_idx) * std[:, None] + mean[:, None]
-        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * val_mask).double().sum(1)
-                              / val_mask.sum(1))
+        val_rmse = torch.sqrt(((val_pred - y_val) ** 2 * score_mask).double().sum(1)
+                              / score_mask.sum(1))
         val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
         history["val_rmse"].append(val_rmse_np)
         improved = val_rmse < best_rmse
@@ -293,6 +300,19 @@ def _pad(rows: Sequence[np.ndarray],
         idx[k, : len(r)] = torch.as_tensor(np.asarray(r), dtype=torch.long)
         mask[k, : len(r)] = True
     return idx.to(device), mask.to(device)
+
+
+def _score_mask(score_rows: Sequence[np.ndarray], val_mask: torch.Tensor) -> torch.Tensor:
+    """The validation rows each model is scored on, padded as `val_mask`: its `score_rows`
+    mask, or all its rows when that mask holds none."""
+    mask = torch.zeros_like(val_mask)
+    for k, rows in enumerate(score_rows):
+        rows = torch.as_tensor(np.asarray(rows, dtype=bool), device=mask.device)
+        if len(rows) != int(val_mask[k].sum()):
+            raise ValueError(f"score_rows[{k}] has {len(rows)} entries for "
+                             f"{int(val_mask[k].sum())} validation rows")
+        mask[k, :len(rows)] = rows if bool(rows.any()) else val_mask[k, :len(rows)]
+    return mask
 
 
 class _FusedAdamW:
