@@ -62,7 +62,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     model_cfg = cfg.model.replace(params, "model.")
     device = resolve_device(cfg.base.device)
     mlp = {v: cross_validate_mlp(setups[v].features, y, folds, model_cfg, cfg.base.seed,
-                                 cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device)
+                                 cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device,
+                                 scored=cfg.tune.objective_rows)
            for v in views}
     oof = {"mlp": np.mean([r.oof for r in mlp.values()], axis=0)}
     for name in cfg.ensemble.blend_with:

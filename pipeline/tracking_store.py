@@ -96,10 +96,18 @@ def check_server(uri: str, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def tracking_uri(uri: str) -> Iterator[None]:
-    """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
+    """mlflow's module-level functions (log_model, register_model) pointed at `uri`, then
+    back. mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI, which resolve_tracking_uri
+    reads first: it is put back as it was (unset if it was), or a later stage in the same
+    process would log to this store."""
     previous = mlflow.get_tracking_uri()
+    variable = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+        if variable is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = variable

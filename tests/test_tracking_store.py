@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
 
+import mlflow
 import psycopg
 import pytest
 
 from pipeline.services import ServiceError
-from pipeline.tracking_store import DEFAULT_TRACKING_URI, open_client, resolve_tracking_uri
+from pipeline.tracking_store import (
+    DEFAULT_TRACKING_URI,
+    open_client,
+    resolve_tracking_uri,
+    tracking_uri,
+)
 
 
 def test_the_environment_wins_over_params_and_params_over_the_default(monkeypatch):
@@ -54,3 +61,17 @@ def test_a_database_server_without_the_database_fails_fast_with_the_password_mas
                                            r":5432/no_such_database_here: .*does not exist"):
         open_client(uri)
     assert time.monotonic() - started < 10  # MLflow alone retries for about 100 s
+
+
+def test_pointing_mlflow_at_a_store_leaves_the_environment_as_it_was(monkeypatch, tmp_path):
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI: put back as it was, a later
+    stage in the same process (a test, a notebook) would log to the earlier store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with tracking_uri(f"sqlite:///{tmp_path / 'a.db'}"):
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'a.db'}"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert resolve_tracking_uri(None) == DEFAULT_TRACKING_URI
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mine.db")
+    with tracking_uri(f"sqlite:///{tmp_path / 'a.db'}"):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///mine.db"
