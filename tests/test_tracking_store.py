@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 
 import mlflow
@@ -75,3 +76,19 @@ def test_pointing_mlflow_at_a_store_leaves_the_environment_as_it_was(monkeypatch
     with tracking_uri(f"sqlite:///{tmp_path / 'a.db'}"):
         pass
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///mine.db"
+
+
+@pytest.mark.parametrize("table", ["metrics", "model_versions"])
+def test_a_store_missing_a_table_is_one_service_error(tmp_path, table):
+    """A table dropped from mlflow.db (a damaged or hand-edited store) failed only at the
+    first write that needed it, after the work, with SQLAlchemy's traceback."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    open_client(uri)
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute(f"DROP TABLE {table}")
+    with pytest.raises(ServiceError) as raised:
+        open_client(uri)
+    assert str(raised.value) == (
+        f"the MLflow tracking store {uri} lacks the table {table}: it is damaged, or was "
+        "made by another program; restore it from a backup, or move the file aside and a new "
+        "store is created (set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)")

@@ -5,6 +5,7 @@ before MLflow sees them, and a logging failure is a warning, never a lost model.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import mlflow
@@ -133,3 +134,18 @@ def test_a_logging_failure_is_one_warning_and_the_outputs_stay(tmp_path, monkeyp
         "train_metrics.json"}
     (run,) = final_runs(tmp_path)
     assert run.info.status == "FAILED"
+
+
+def test_a_tracking_store_missing_a_table_stops_train_before_the_fit(tmp_path, monkeypatch,
+                                                                      capsys):
+    args = ready_to_train(tmp_path, monkeypatch)
+    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()  # the store
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute("DROP TABLE metrics")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: the MLflow tracking store sqlite:///{tmp_path / 'mlflow.db'} "
+                          "lacks the table metrics: it is damaged")
+    assert not (tmp_path / "models").exists()
