@@ -1,9 +1,11 @@
 """K-fold cross-validation: fold splits, per-fold preprocessing, out-of-fold predictions.
 
 Every fold fits its own preprocessing on its own training rows, so no statistic of a
-validation row leaks into the model that predicts it. The score is the RMSE of the
-out-of-fold predictions over every training row, on the model scale (log-RMSE for prices).
-Pure: returns results, never logs or writes.
+validation row leaks into the model that predicts it. Scores are RMSEs of the out-of-fold
+predictions on the model scale (log-RMSE for prices), over every training row and over the
+rows not excluded from fitting; `tune.objective_rows` ("all" or "fit") names the one that
+is the headline (`cv_rmse`) and that the MLP's checkpoints score. Pure: returns results,
+never logs or writes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class Folds:
     @property
     def n_folds(self) -> int:
         return len(self.val_rows)
+
+    def scored_rows(self, rows: str) -> list[np.ndarray] | None:
+        """Per fold, a mask over its validation rows: those a score on `rows` counts ("all",
+        or "fit": the rows not excluded from fitting); None when that is every row."""
+        if rows == "all" or not self.excluded.any():
+            return None
+        return [~self.excluded[v] for v in self.val_rows]
 
     def fold_of_row(self) -> np.ndarray:
         """The fold that predicts each training row."""
@@ -81,6 +90,10 @@ class CVResult:
     score: float  # RMSE over all training rows
     score_fit_rows: float  # RMSE over the rows not excluded from fitting
     trained: TrainedMLPs | list[RegressorMixin]
+
+    def score_on(self, rows: str) -> float:
+        """The score on `rows` (tune.objective_rows): "all" or "fit"."""
+        return self.score_fit_rows if rows == "fit" else self.score
 
 
 def make_folds(train: pd.DataFrame, n_folds: int, seed: int,
@@ -156,12 +169,15 @@ def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg:
                        seed: int, n_seeds: int = 1,
                        on_checkpoint: CheckpointCallback | None = None,
                        on_epoch: EpochCallback | None = None,
-                       device: str = "cpu") -> CVResult:
+                       device: str = "cpu", scored: str = "all") -> CVResult:
     """Train one MLP per fold and seed (all in one batch, on `device`); OOF predictions
-    average the seeds."""
+    average the seeds. Checkpoints (`on_checkpoint`, learning curves, early stopping) score
+    the validation rows `scored` names (tune.objective_rows: "all" or "fit")."""
+    score_rows = folds.scored_rows(scored)
     trained = fit_mlps(features.x, torch.tensor(y, dtype=torch.float64),
                        folds.fit_rows * n_seeds, folds.val_rows * n_seeds, cfg, seed,
-                       on_checkpoint, on_epoch=on_epoch, device=device)
+                       on_checkpoint, on_epoch=on_epoch, device=device,
+                       score_rows=None if score_rows is None else score_rows * n_seeds)
     k = folds.n_folds
     per_fold = [np.mean([trained.val_predictions[s * k + f] for s in range(n_seeds)], axis=0)
                 for f in range(k)]
@@ -197,3 +213,17 @@ def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
         score_fit_rows=rmse(y[kept], oof[kept]),
         trained=trained,
     )
+
+
+# The out-of-fold tables' own columns (models/oof_predictions.csv and the references'), beside
+# the id and one `predicted_<member>` column per member
+OOF_COLUMNS = ("fold", "excluded_from_fit", "actual", "predicted")
+
+
+def oof_id_column(id_column: str) -> str:
+    """The id's column in the out-of-fold tables: its own name, or `id_<name>` when that name
+    is one of the tables' own columns (OOF_COLUMNS, or `predicted_...`), which would
+    otherwise overwrite the ids."""
+    if id_column in OOF_COLUMNS or id_column.startswith("predicted_"):
+        return f"id_{id_column}"
+    return id_column

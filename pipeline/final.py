@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, setup_folds
+from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, oof_id_column, setup_folds
 from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
 from pipeline.ensemble import FinalModel, MLPMember, blend_weights
@@ -24,7 +24,8 @@ class FittedModel:
     """The final model and what its cross-validation measured."""
 
     model: FinalModel
-    oof: pd.DataFrame  # id, fold, excluded_from_fit, actual, predicted, predicted_<member>
+    oof: pd.DataFrame  # id (cv.oof_id_column), fold, excluded_from_fit, actual, predicted,
+    # predicted_<member>
     metrics: dict  # oof_rmse(_fit_rows), mlp_oof_rmse(_fit_rows), mlp_weight
     fold_scores: list[float]
     weights: dict[str, float]  # "mlp" (all views together) and each blended reference
@@ -61,7 +62,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     model_cfg = cfg.model.replace(params, "model.")
     device = resolve_device(cfg.base.device)
     mlp = {v: cross_validate_mlp(setups[v].features, y, folds, model_cfg, cfg.base.seed,
-                                 cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device)
+                                 cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device,
+                                 scored=cfg.tune.objective_rows)
            for v in views}
     oof = {"mlp": np.mean([r.oof for r in mlp.values()], axis=0)}
     for name in cfg.ensemble.blend_with:
@@ -82,7 +84,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
                        reading or ReadOptions.of(cfg.data))
 
     per_view = {f"predicted_mlp_{v}": r.oof for v, r in mlp.items()} if len(views) > 1 else {}
-    oof_frame = pd.DataFrame({schema.id_column: train[schema.id_column].to_numpy(),
+    ids = train[schema.id_column].to_numpy()
+    oof_frame = pd.DataFrame({oof_id_column(schema.id_column): ids,
                               "fold": folds.fold_of_row(), "excluded_from_fit": folds.excluded,
                               "actual": y, "predicted": final,
                               **{f"predicted_{k}": v for k, v in oof.items()}, **per_view})

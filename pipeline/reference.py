@@ -15,7 +15,7 @@ from sklearn.linear_model import Lasso
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import ReferenceConfig
-from pipeline.cv import FoldSetup, cross_validate_estimator
+from pipeline.cv import FoldSetup, cross_validate_estimator, oof_id_column
 from pipeline.ensemble import EstimatorMember
 from pipeline.metrics import rmse
 
@@ -187,7 +187,8 @@ def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int,
 
 
 def references_frame(refs: References, ids: pd.Series, y: np.ndarray) -> pd.DataFrame:
-    """The references' OOF predictions, one column each, beside the id and the actual value."""
-    return pd.DataFrame({ids.name: ids.to_numpy(), "actual": y,
+    """The references' OOF predictions, one column each, beside the id (its column named by
+    `cv.oof_id_column`) and the actual value."""
+    return pd.DataFrame({oof_id_column(ids.name): ids.to_numpy(), "actual": y,
                          **{f"predicted_{k}": v for k, v in refs.oof.items()}})
 

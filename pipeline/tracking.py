@@ -4,7 +4,10 @@ Run structure: one parent run per Optuna study, one child run per trial (params,
 score as `fold_<k>_rmse`, the validation RMSE per checkpoint epoch, the trial's state as a
 tag), one run for the final model with the model attached. Every kind of run carries its
 headline score under one name, `cv_rmse` (study: its best trial's; trial: its CV score;
-final model: its out-of-fold score), so one sort lines them all up. A pruned trial is a
+final model: its out-of-fold score), always on the rows `tune.objective_rows` names (the
+tag `scored_rows`: `fit`, the rows not excluded from fitting, or `all`), so one sort lines
+them all up; the figures on either set of rows are `cv_rmse_fit_rows` and
+`cv_rmse_all_rows`. A pruned trial is a
 normal outcome: its run ends FINISHED with the tag `state=pruned` and no `cv_rmse` (its
 partial score would sort among finished ones), and `pruned_at_epoch`. Trial runs are written
 with explicit run ids through MlflowClient, never through a global "active run", so parallel
@@ -16,6 +19,7 @@ The registry (pipeline.registry) takes the final run's model from here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -46,19 +50,38 @@ STATE_TAG = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 MAX_PARAM_LENGTH = 6000
 MODEL_SHA256_TAG = "model_sha256"  # the final model file's SHA-256, on its run and model
 OWNER_TAG = "owner"  # host:pid of the process that created (or reopened) the run
-HEADLINE_METRIC = "cv_rmse"  # on every run kind; lower is better
+HEADLINE_METRIC = "cv_rmse"  # on every run kind, on the rows SCORED_ROWS_TAG names; lower wins
 CHAMPION_METRIC = HEADLINE_METRIC  # on the final run: its out-of-fold RMSE
+SCORED_ROWS_TAG = "scored_rows"  # tune.objective_rows: "fit" or "all"
 LEGACY_CHAMPION_METRIC = "oof_rmse"  # what final runs logged before; still read
 BEST_TRIAL_TAG = "best_trial"
 FOLD_CURVES = "fold_curves"  # prefix of the final model's per-fold learning curves
 PLOTS_DIR = "plots"
+EXPERIMENT_NOTE_START = "Runs of the tabular MLP pipeline (one DVC stage each)."
 EXPERIMENT_NOTE = (
-    "Runs of the tabular MLP pipeline (one DVC stage each). `study ...` runs: one per Optuna "
+    f"{EXPERIMENT_NOTE_START} `study ...` runs: one per Optuna "
     "study, with a child run per trial (expand the row); `final model` runs: one per `train` "
     "stage, with the model, its learning curves (train_rmse, val_rmse per epoch) and plots. "
-    "Every run's headline score is `cv_rmse` (lower is better): sort by it. Pruned trials end "
+    "Every run's headline score is `cv_rmse` (lower is better): sort by it. It is the "
+    "out-of-fold RMSE (model scale) on the rows `tune.objective_rows` names, which each run's "
+    "tag `scored_rows` says: `fit` (the rows not excluded from fitting) or `all`; "
+    "`cv_rmse_fit_rows` and `cv_rmse_all_rows` are the figures on either. Pruned trials end "
     "FINISHED with the tag `state=pruned` and have no `cv_rmse`; the best trial is tagged "
     "`best_trial=true`.")
+ROWS = {"fit": "the rows not excluded from fitting (tune.objective_rows: fit)",
+        "all": "every training row (tune.objective_rows: all)"}
+
+
+def headline_metrics(all_rows: float, fit_rows: float, rows: str) -> dict[str, float]:
+    """`cv_rmse` on the rows `rows` (tune.objective_rows) names, and both figures under
+    their own names."""
+    return {HEADLINE_METRIC: fit_rows if rows == "fit" else all_rows,
+            f"{HEADLINE_METRIC}_all_rows": all_rows, f"{HEADLINE_METRIC}_fit_rows": fit_rows}
+
+
+def rows_scored(rows: str) -> str:
+    """Which rows `cv_rmse` is on, for descriptions."""
+    return ROWS[rows]
 
 
 @dataclass(frozen=True)
@@ -85,14 +108,18 @@ def git_commit() -> str:
 class Tracker:
     """A connection to one MLflow experiment, with the tags every run of a stage carries."""
 
-    def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str) -> None:
+    def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str,
+                 scored_rows: str | None = None) -> None:
         self.uri = uri
         check_server(uri)
         self.client = open_client(uri)
         self.experiment_id = self._experiment_id(experiment)
         self.stage = stage
+        self.scored_rows = scored_rows  # tune.objective_rows: the rows cv_rmse is on
         self.tags = {"mlflow.source.git.commit": git_commit(), "data_hash": data_hash,
                      "dvc_stage": stage, "seed": str(seed), OWNER_TAG: _this_process()}
+        if scored_rows is not None:
+            self.tags[SCORED_ROWS_TAG] = scored_rows
         self.dataset: DatasetInput | None = None
 
     def fail_abandoned_runs(self) -> list[str]:
@@ -122,7 +149,10 @@ class Tracker:
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(found.experiment_id)
-            if MLFLOW_RUN_NOTE not in found.tags:  # a user's own description stays
+            note = found.tags.get(MLFLOW_RUN_NOTE)
+            # a user's own description stays; an earlier version of ours is brought up to date
+            if note is None or (note.startswith(EXPERIMENT_NOTE_START) and
+                                note != EXPERIMENT_NOTE):
                 self.client.set_experiment_tag(found.experiment_id, MLFLOW_RUN_NOTE,
                                                EXPERIMENT_NOTE)
             return found.experiment_id
@@ -171,17 +201,21 @@ class Tracker:
             self.client.update_run(existing_run_id, status="RUNNING")
             self.client.set_tag(existing_run_id, OWNER_TAG, _this_process())
             return existing_run_id
+        rows = f" `{HEADLINE_METRIC}` is on {rows_scored(self.scored_rows)}." \
+            if self.scored_rows else ""
         return self._create_run(f"study {study_name}",
                                 {"optuna_study": study_name, "run_kind": "study",
                                  MLFLOW_RUN_NOTE: f"Optuna study {study_name}: running; each "
-                                                  "trial is a child run (expand this row)."})
+                                                  f"trial is a child run (expand this row).{rows}"})
 
     def log_trial(self, parent_run_id: str, study_name: str, number: int, state: str,
                   value: float | None, params: dict, fold_scores: list[float],
                   checkpoints: dict[int, float], started: datetime | None,
-                  finished: datetime | None) -> str:
+                  finished: datetime | None, scores: Mapping[str, float] | None = None) -> str:
         """One child run per finished trial: params, `val_rmse` per checkpoint epoch, and
-        `cv_rmse` with `fold_<k>_rmse` when complete or `pruned_at_epoch` when pruned."""
+        `cv_rmse` (its objective value) with `fold_<k>_rmse` and `scores` (e.g.
+        `cv_rmse_all_rows`, `cv_rmse_fit_rows`) when complete or `pruned_at_epoch` when
+        pruned."""
         start_ms = _ms(started) or _now_ms()
         run_id = self._create_run(
             f"trial {number}",
@@ -195,6 +229,8 @@ class Tracker:
             metrics.append(Metric(HEADLINE_METRIC, float(value), start_ms, 0))
             metrics += [Metric(f"fold_{k}_rmse", float(score), start_ms, 0)
                         for k, score in enumerate(fold_scores)]
+            metrics += [Metric(name, float(score), start_ms, 0)
+                        for name, score in (scores or {}).items() if np.isfinite(score)]
         if state == "PRUNED" and checkpoints:
             metrics.append(Metric("pruned_at_epoch", float(max(checkpoints)), start_ms, 0))
         self._log_batch(run_id, metrics=metrics, params=params)
@@ -253,8 +289,7 @@ class Tracker:
 
     def log_final_model(self, run_name: str, params: dict, metrics: dict[str, float],
                         curves: Mapping[str, Mapping[int, float]], model_path: Path,
-                        signature_frame: pd.DataFrame, input_example: pd.DataFrame,
-                        output_example: pd.DataFrame,
+                        input_example: pd.DataFrame, output_example: pd.DataFrame,
                         artifacts: Iterable[Path], extra_tags: dict[str, str],
                         model_sha256: str,
                         figures: Mapping[str, Figure] | None = None,
@@ -267,18 +302,24 @@ class Tracker:
         if description:
             tags[MLFLOW_RUN_NOTE] = description
         run_id = self._create_run(run_name, tags)
-        now = _now_ms()
-        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        for name, values in curves.items():
-            batch += [Metric(name, float(v), now, int(step)) for step, v in values.items()
-                      if np.isfinite(v)]
-        self._log_batch(run_id, metrics=batch, params=params)
-        self.log_artifacts(run_id, artifacts)
-        self.log_tables(run_id, tables or {})
-        self.log_figures(run_id, figures or {})
-        with tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
-            info = log_pyfunc(model_path, signature_frame, input_example, output_example)
-        self.client.set_logged_model_tags(info.model_id, {MODEL_SHA256_TAG: model_sha256})
+        try:
+            now = _now_ms()
+            batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+            for name, values in curves.items():
+                batch += [Metric(name, float(v), now, int(step)) for step, v in values.items()
+                          if np.isfinite(v)]
+            self._log_batch(run_id, metrics=batch, params=params)
+            self.log_artifacts(run_id, artifacts)
+            self.log_tables(run_id, tables or {})
+            self.log_figures(run_id, figures or {})
+            with tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
+                info = log_pyfunc(model_path, input_example, output_example)
+            self.client.set_logged_model_tags(info.model_id, {MODEL_SHA256_TAG: model_sha256})
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the store may be what failed
+                self.client.set_tag(run_id, "failed_because", str(exc)[:500])
+                self.client.set_terminated(run_id, "FAILED")
+            raise
         self.client.set_terminated(run_id, "FINISHED")
         return FinalRun(run_id, info.model_uri)
 

@@ -1,7 +1,8 @@
 """The MLflow tracking store: which URI, and a client that fails fast with one line.
 
-A database store is created on first use; a server or database that cannot be reached is a
-ServiceError naming it (password masked), not minutes of MLflow's retries.
+A database store is created on first use; a server or database that cannot be reached, or a
+database missing one of MLflow's tables, is a ServiceError naming it (password masked), not
+minutes of MLflow's retries or a failure at the first write that needs the table.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import mlflow.store.model_registry.dbmodels.models  # noqa: F401 - declares the registry's tables
+import mlflow.store.tracking.dbmodels.models  # noqa: F401 - declares the tracking tables
 import sqlalchemy
 import sqlalchemy.exc
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.store.db.base_sql_model import Base
 
 from pipeline.services import ServiceError, from_params, masked
 
@@ -56,7 +60,9 @@ def open_client(uri: str, attempts: int = 8) -> MlflowClient:
     _check_database(uri)
     for attempt in range(attempts):
         try:
-            return MlflowClient(tracking_uri=uri)
+            client = MlflowClient(tracking_uri=uri)
+            _check_tables(uri)
+            return client
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
                 MlflowException) as exc:
             if attempt == attempts - 1:
@@ -65,6 +71,28 @@ def open_client(uri: str, attempts: int = 8) -> MlflowClient:
         except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
             raise _unusable(uri, exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_tables(uri: str) -> None:
+    """A database store holds every table MLflow's models declare (the client checks only the
+    schema's version): a table dropped or lost would fail the first write that needs it,
+    after a stage's work."""
+    if not uri.startswith(("sqlite", "postgresql", "mysql", "mssql")):
+        return
+    engine = sqlalchemy.create_engine(uri)
+    try:
+        present = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    missing = sorted(set(Base.metadata.tables) - present)
+    if missing:
+        tables = f"table {missing[0]}" if len(missing) == 1 else f"tables {', '.join(missing)}"
+        anew = ("move the file aside and a new store is created" if uri.startswith("sqlite")
+                else "point tracking.uri at a new database")
+        raise ServiceError(f"the MLflow tracking store {masked(uri)} lacks the {tables}: it is "
+                           f"damaged, or was made by another program; restore it from a "
+                           f"backup, or {anew} (set by tracking.uri in params.yaml or "
+                           "MLFLOW_TRACKING_URI)")
 
 
 def _check_database(uri: str, timeout: int = 10) -> None:
@@ -110,10 +138,18 @@ def check_server(uri: str, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def tracking_uri(uri: str) -> Iterator[None]:
-    """mlflow's module-level functions (log_model, register_model) pointed at `uri`."""
+    """mlflow's module-level functions (log_model, register_model) pointed at `uri`, then
+    back. mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI, which resolve_tracking_uri
+    reads first: it is put back as it was (unset if it was), or a later stage in the same
+    process would log to this store."""
     previous = mlflow.get_tracking_uri()
+    variable = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(previous)
+        if variable is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = variable

@@ -152,8 +152,12 @@ def test_mlflow_holds_study_trials_and_final_model(project):
         assert {f"fold_{k}_rmse" for k in range(3)} <= set(trial.data.metrics)
         assert trial.data.metrics["cv_rmse"] > 0
     final = kinds["final"][0]
-    assert final.data.metrics["cv_rmse"] == pytest.approx(
-        json.loads((project / "models/train_metrics.json").read_text())["oof_rmse"])
+    trained = json.loads((project / "models/train_metrics.json").read_text())
+    # params.yaml's tune.objective_rows: fit, and the outliers kept: cv_rmse on the fit rows
+    assert trained["oof_rmse_fit_rows"] != trained["oof_rmse"]
+    assert final.data.metrics["cv_rmse"] == pytest.approx(trained["oof_rmse_fit_rows"])
+    assert final.data.metrics["cv_rmse_all_rows"] == pytest.approx(trained["oof_rmse"])
+    assert {r.data.tags["scored_rows"] for r in [final, parent, *kinds["trial"]]} == {"fit"}
     references = json.loads((project / "data/reference/reference_metrics.json").read_text())
     for name in ("linear", "gbm"):  # the comparison is in MLflow too, on the same folds
         assert final.data.metrics[f"reference_{name}_oof_rmse"] == pytest.approx(
@@ -191,7 +195,7 @@ def test_mlflow_at_a_glance(project, tmp_path):
     complete = [t for t in trials if t.data.tags["state"] == "complete"]
     assert study.data.metrics["cv_rmse"] == pytest.approx(best["value"])
     assert min(t.data.metrics["cv_rmse"] for t in complete) == pytest.approx(best["value"])
-    assert final.data.metrics["cv_rmse"] == pytest.approx(trained["oof_rmse"])
+    assert final.data.metrics["cv_rmse"] == pytest.approx(trained["oof_rmse_fit_rows"])
     assert "oof_rmse" not in final.data.metrics and "best_cv_rmse" not in study.data.metrics
     tagged = [t for t in trials if t.data.tags.get("best_trial") == "true"]
     assert [t.data.tags["optuna_trial"] for t in tagged] == [str(best["trial"])]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 
+import mlflow
 import psycopg
 import pytest
 
@@ -13,6 +16,7 @@ from pipeline.tracking_store import (
     artifact_location,
     open_client,
     resolve_tracking_uri,
+    tracking_uri,
 )
 
 
@@ -81,3 +85,33 @@ def test_artifacts_go_beside_a_sqlite_store_never_into_the_working_directory(tmp
     assert list(elsewhere.iterdir()) == []
     assert artifact_location("postgresql+psycopg://u@h/db") is None  # the server's default
     assert artifact_location("sqlite:///mlflow.db") == (elsewhere / "mlruns").as_uri()
+
+
+def test_pointing_mlflow_at_a_store_leaves_the_environment_as_it_was(monkeypatch, tmp_path):
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI: put back as it was, a later
+    stage in the same process (a test, a notebook) would log to the earlier store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with tracking_uri(f"sqlite:///{tmp_path / 'a.db'}"):
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'a.db'}"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert resolve_tracking_uri(None) == DEFAULT_TRACKING_URI
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mine.db")
+    with tracking_uri(f"sqlite:///{tmp_path / 'a.db'}"):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///mine.db"
+
+
+@pytest.mark.parametrize("table", ["metrics", "model_versions"])
+def test_a_store_missing_a_table_is_one_service_error(tmp_path, table):
+    """A table dropped from mlflow.db (a damaged or hand-edited store) failed only at the
+    first write that needed it, after the work, with SQLAlchemy's traceback."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    open_client(uri)
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute(f"DROP TABLE {table}")
+    with pytest.raises(ServiceError) as raised:
+        open_client(uri)
+    assert str(raised.value) == (
+        f"the MLflow tracking store {uri} lacks the table {table}: it is damaged, or was "
+        "made by another program; restore it from a backup, or move the file aside and a new "
+        "store is created (set by tracking.uri in params.yaml or MLFLOW_TRACKING_URI)")

@@ -81,7 +81,7 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              on_checkpoint: CheckpointCallback | None = None,
              onehot_lookup: bool = True,
              on_epoch: EpochCallback | None = None, device: str = "cpu",
-             scored_val_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
+             score_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
@@ -92,8 +92,10 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
        float32 spaces numbers near 1e9 by 64); the training steps run in float32.
     onehot_lookup: train on x's 0/1 columns as lookups (`pipeline.onehot`) where that pays:
        the same models up to float rounding, with fewer multiplies.
-    scored_val_rows: the validation rows a checkpoint's RMSE is computed on (default: all of
-       `val_rows`), e.g. without the rows excluded from fitting, as the tuning objective.
+    score_rows: per model, a boolean mask over its `val_rows`: the rows its validation RMSE
+       (checkpoints, history, early stopping) is computed on, e.g. those a tuning objective
+       scores; default all (a model with none to score is scored on all). Every validation
+       row is still predicted.
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
     device: where the data, the models and every step live ("cpu" or "cuda"); the returned
     models and arrays are on the CPU.
@@ -107,8 +109,7 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         trained = _Training(x.to(dev), y.to(dev, torch.float64), train_rows, val_rows,
-                            scored_val_rows, cfg, seed, onehot_lookup).run(on_checkpoint,
-                                                                           on_epoch)
+                            score_rows, cfg, seed, onehot_lookup).run(on_checkpoint, on_epoch)
     trained.model.cpu()
     return trained
 
@@ -124,7 +125,7 @@ class _Training:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                  val_rows: Sequence[np.ndarray] | None,
-                 scored_val_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
+                 score_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
                  onehot_lookup: bool) -> None:
         self.cfg = cfg
         dev = x.device
@@ -138,12 +139,11 @@ class _Training:
         self.y_scaled = ((y.unsqueeze(0) - self.mean[:, None]) / self.std[:, None]).float()
         self.generator = torch.Generator(device=dev).manual_seed(seed)
         self.has_val = val_rows is not None and all(len(v) for v in val_rows)
-        self.scored = None  # positions within val_rows a checkpoint scores; None: all
         if self.has_val:
             self.val = _Rows.of(val_rows, dev)
-            if scored_val_rows is not None:
-                self.scored = _Rows.of([_positions(v, s) for v, s in
-                                        zip(val_rows, scored_val_rows, strict=True)], dev)
+            self.score_mask = self.val.mask  # the validation rows a checkpoint scores
+            if score_rows is not None:
+                self.score_mask = _score_mask(score_rows, self.val.mask)
         self.model = _build_model(self.x_flat, self.n_models, cfg).to(dev)
         dense_width = (self.model.numeric_width
                        if self.model.embedding is not None or self.model.scale is not None
@@ -261,10 +261,7 @@ class _Training:
         pred = _predict_rows(self.model, self.x_flat, self.row_base, self.val.idx)
         err = (pred.double() * self.std[:, None] + self.mean[:, None]
                - self.y[self.val.idx]) ** 2
-        mask = self.val.mask
-        if self.scored is not None:
-            err = err.gather(1, self.scored.idx)
-            mask = self.scored.mask
+        mask = self.score_mask
         return torch.sqrt((err * mask).sum(1) / mask.sum(1).clamp_min(1))
 
     def _init_sample(self) -> torch.Tensor:
@@ -298,14 +295,17 @@ class _Training:
                            history={k: np.asarray(v) for k, v in history.items()})
 
 
-def _positions(rows: np.ndarray, subset: np.ndarray) -> np.ndarray:
-    """Where each row of `subset` stands in `rows` (every one must be there)."""
-    rows, subset = np.asarray(rows), np.asarray(subset)
-    order = np.argsort(rows, kind="stable")
-    at = np.searchsorted(rows[order], subset)
-    if len(subset) and (at.max() >= len(rows) or (rows[order][at] != subset).any()):
-        raise ValueError("scored_val_rows must be subsets of val_rows")
-    return order[at]
+def _score_mask(score_rows: Sequence[np.ndarray], val_mask: torch.Tensor) -> torch.Tensor:
+    """The validation rows each model is scored on, padded as `val_mask`: its `score_rows`
+    mask, or all its rows when that mask holds none."""
+    mask = torch.zeros_like(val_mask)
+    for k, rows in enumerate(score_rows):
+        rows = torch.as_tensor(np.asarray(rows, dtype=bool))
+        if len(rows) != int(val_mask[k].sum()):
+            raise ValueError(f"score_rows[{k}] has {len(rows)} entries for "
+                             f"{int(val_mask[k].sum())} validation rows")
+        mask[k, : len(rows)] = rows.to(mask.device) if rows.any() else True
+    return mask
 
 
 def _target_scaling(y: torch.Tensor, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:

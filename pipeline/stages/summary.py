@@ -42,7 +42,8 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
     ]
     if cfg.tracking.registered_model:
         lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
-                     f"{cfg.tracking.champion_alias} (the best final model so far)")
+                     f"{cfg.tracking.champion_alias} (the best final model on this target, scale, "
+                     "rows and data)")
     lines.append(_time_line(cfg.base.budget_minutes, started, timings_dir(tune_dir)))
     plan_path = Path(plan_dir) / "plan.json"
     if plan_path.exists():

@@ -1,6 +1,7 @@
 """train: the final model with the best params, over seeds and feature views, blended with the
-references; saved with its OOF predictions and curves, logged to MLflow and registered (the
-champion alias moves only if it scores better)."""
+references; saved with its OOF predictions and curves, then logged to MLflow and registered
+(the champion alias moves only if it scores better, or starts a new lineage). The outputs are
+written before anything is logged: a logging failure is a warning, never a lost model."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pipeline.io import (
 from pipeline.plan import Plan
 from pipeline.progress import steps
 from pipeline.reference import References
-from pipeline.registry import register_final_model
+from pipeline.registry import lineage, register_final_model
 from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.tracking import (
     CHAMPION_METRIC,
@@ -38,6 +39,8 @@ from pipeline.tracking import (
     HEADLINE_METRIC,
     FinalRun,
     Tracker,
+    headline_metrics,
+    rows_scored,
 )
 from pipeline.tracking_store import resolve_tracking_uri
 
@@ -47,7 +50,8 @@ log = logging.getLogger("pipeline")
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
         references_path: Path, out_dir: Path) -> dict:
     """Write `out_dir`: model.pkl and its SHA-256 record model.pkl.sha256,
-    oof_predictions.csv, learning_curves.csv, train_metrics.json."""
+    oof_predictions.csv, learning_curves.csv, train_metrics.json; then log the model to
+    MLflow and register it (a failure there is a warning: the outputs stay)."""
     started = time.monotonic()
     check_writable(out_dir)  # before the fit, not after it
     set_threads(None, cfg.base.threads)
@@ -55,6 +59,11 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
     references: References = load_pickle(references_path)
+    # a store that cannot be opened stops the stage now (one line, exit 2), not after the fit
+    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
+                      cfg.base.seed, prepared.data_hash, cfg.tune.objective_rows)
+    for line in tracker.fail_abandoned_runs():
+        log.info("%s", line)
     views = feature_views(cfg)
     cfg = plan.apply(cfg)
     n_seeds = cfg.ensemble.n_seeds
@@ -80,31 +89,64 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
                "params": best["params"], "n_seeds": n_seeds, "feature_views": list(views)}
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
-    tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment, "train",
-                      cfg.base.seed, prepared.data_hash)
-    for line in tracker.fail_abandoned_runs():
-        log.info("%s", line)
-    tracker.use_training_data(prepared.train, cfg.data.train, prepared.schema.target)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "oof_predictions.csv", fitted.oof)
         write_csv(tmp / "learning_curves.csv", curves)
         write_json(tmp / "train_metrics.json", summary)
         digest = save_pickle(tmp / "model.pkl", fitted.model)
-        figs = report.figures(fitted.oof, curves, prepared.schema.scale.label)
-        try:
-            final = _log_final_run(tracker, cfg, fitted, best, views, prepared, tmp, figs,
-                                   references, digest, curves)
-        finally:
-            report.close(figs)
-    log.info("logged the final model to MLflow run %s", final.run_id)
-    if cfg.tracking.registered_model:
-        registration = register_final_model(
-            tracker, final, cfg.tracking.registered_model, cfg.tracking.champion_alias,
-            f"From run {final.run_id} ({CHAMPION_METRIC} {metrics['oof_rmse']:.5f}, study "
-            f"{best['study']}, data {prepared.data_hash}).")
-        log.info("%s", registration.describe())
+    _track(tracker, cfg, fitted, best, views, prepared, Path(out_dir), references, digest,
+           curves)
     record_time(timings_dir(prepared_dir), "train", started)
     return summary
+
+
+def _track(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
+           views: tuple[str, ...], prepared: Prepared, out_dir: Path, references: References,
+           model_sha256: str, curves: pd.DataFrame) -> None:
+    """Log the final run and register its model, once the outputs are written. Whatever
+    fails here (a store gone, a full disk, a table missing, MLflow refusing a value) is one
+    warning line: the work is done and in `out_dir`, and the stage still succeeds."""
+    schema = prepared.schema
+    figs = report.figures(fitted.oof, curves, schema.scale.label)
+    try:
+        tracker.use_training_data(prepared.train, cfg.data.train, schema.target)
+        final = _log_final_run(tracker, cfg, fitted, best, views, prepared, out_dir, figs,
+                               references, model_sha256, curves)
+    except Exception as exc:  # noqa: BLE001 - logging never fails the stage after the work
+        log.warning("could not log the final model to MLflow (%s); the model and its outputs "
+                    "are in %s, but not in MLflow", _reason(exc), out_dir)
+        return
+    finally:
+        report.close(figs)
+    log.info("logged the final model to MLflow run %s", final.run_id)
+    if not cfg.tracking.registered_model:
+        return
+    score = _cv_rmse(fitted, cfg)
+    try:
+        registration = register_final_model(
+            tracker, final, cfg.tracking.registered_model, cfg.tracking.champion_alias,
+            lineage(schema.target, schema.target_scale, cfg.tune.objective_rows,
+                    prepared.data_hash),
+            f"From run {final.run_id} ({CHAMPION_METRIC} {score:.5f} on "
+            f"{rows_scored(cfg.tune.objective_rows)}, study {best['study']}, data "
+            f"{prepared.data_hash}).")
+    except Exception as exc:  # noqa: BLE001 - the model is logged; only the registry failed
+        log.warning("could not register the final model in MLflow's model registry (%s); it "
+                    "is in MLflow run %s and in %s", _reason(exc), final.run_id, out_dir)
+        return
+    log.info("%s", registration.describe())
+
+
+def _cv_rmse(fitted: FittedModel, cfg: Config) -> float:
+    """The final model's `cv_rmse`: its OOF RMSE on the rows tune.objective_rows names."""
+    return headline_metrics(fitted.metrics["oof_rmse"], fitted.metrics["oof_rmse_fit_rows"],
+                            cfg.tune.objective_rows)[HEADLINE_METRIC]
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a few words for a log line: its type and its message's first line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dict,
@@ -113,12 +155,13 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
                    model_sha256: str, curves: pd.DataFrame) -> FinalRun:
     """The final run: params, scores, OOF predictions, curves, figures and the pyfunc."""
     schema = prepared.schema
-    served = _as_served(prepared)
-    raw_test = read_csv(cfg.data.test, served)
-    example_in = raw_test.head(5)
+    example_in = read_csv(cfg.data.test, _as_served(prepared)).head(5)
     example_out = pd.DataFrame({schema.id_column: example_in[schema.id_column],
                                 schema.target: fitted.model.predict_frame(example_in)})
-    own = {HEADLINE_METRIC if k == "oof_rmse" else k: v for k, v in fitted.metrics.items()}
+    metrics = fitted.metrics
+    own = {**headline_metrics(metrics["oof_rmse"], metrics["oof_rmse_fit_rows"],
+                              cfg.tune.objective_rows),
+           **{k: v for k, v in metrics.items() if k not in ("oof_rmse", "oof_rmse_fit_rows")}}
     return tracker.log_final_model(
         "final model",
         params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
@@ -132,11 +175,11 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
                     for k, v in scores.items() if k != "fold_rmse"}},
         curves=report.curve_metrics(curves, FOLD_CURVES),
         model_path=out_dir / "model.pkl",
-        signature_frame=_signature_frame(cfg, raw_test, served),
         input_example=example_in, output_example=example_out,
         artifacts=[out_dir / "oof_predictions.csv", out_dir / "learning_curves.csv"],
         extra_tags={"optuna_study": best["study"],
-                    "study_run_id": tracker.find_study_run(best["study"]) or ""},
+                    "study_run_id": tracker.find_study_run(best["study"]) or "",
+                    "target": schema.target, "target_scale": schema.target_scale},
         model_sha256=model_sha256, figures=figs,
         tables={"fold_scores": report.fold_table(fitted.oof)},
         description=_description(cfg, fitted, best, views))
@@ -148,11 +191,14 @@ def _description(cfg: Config, fitted: FittedModel, best: dict, views: tuple[str,
     return (f"Final model: the MLP with trial {best['trial']}'s params of study "
             f"{best['study']}, {cfg.cv.n_folds} folds x {cfg.ensemble.n_seeds} seeds x "
             f"{len(views)} feature views ({', '.join(views)}), blended as {blend}. "
-            f"`{HEADLINE_METRIC}` {fitted.metrics['oof_rmse']:.5f} (out-of-fold RMSE, model "
-            "scale); per fold: `fold_0_rmse`, ... and the table `fold_scores.json` (every "
-            "member). Learning curves (Model metrics tab): `train_rmse` and `val_rmse` per "
-            f"epoch, the mean over folds; each fold's under `{FOLD_CURVES}/`. Plots under "
-            "`plots/`.")
+            f"`{HEADLINE_METRIC}` {_cv_rmse(fitted, cfg):.5f}: the out-of-fold RMSE "
+            f"(model scale) on {rows_scored(cfg.tune.objective_rows)}, as the trials' "
+            f"`{HEADLINE_METRIC}`; `{HEADLINE_METRIC}_all_rows` and `{HEADLINE_METRIC}_fit_rows`"
+            " are the figures on every row and on the rows not excluded from fitting. Per fold"
+            " (every validation row): `fold_0_rmse`, ... and the table `fold_scores.json` "
+            "(every member). Learning curves (Model metrics tab): `train_rmse` and `val_rmse` "
+            f"(on the rows `{HEADLINE_METRIC}` is on) per epoch, the mean over folds; each "
+            f"fold's under `{FOLD_CURVES}/`. Plots under `plots/`.")
 
 
 def _as_served(prepared: Prepared) -> ReadOptions:
@@ -161,10 +207,3 @@ def _as_served(prepared: Prepared) -> ReadOptions:
     text_ids = prepared.schema.id_type == "text"
     return replace(prepared.reading, id_column=prepared.schema.id_column if text_ids else None)
 
-
-def _signature_frame(cfg: Config, raw_test: pd.DataFrame, served: ReadOptions) -> pd.DataFrame:
-    """Raw train (minus target) and test rows together, as pandas reads them: an integer
-    column with a gap in either file is float64, so the served model's signature accepts
-    missing values wherever the competition's data has them, and test.csv as it is."""
-    raw_train = read_csv(cfg.data.train, served).drop(columns=[cfg.data.target])
-    return pd.concat([raw_train, raw_test], ignore_index=True)

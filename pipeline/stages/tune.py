@@ -17,7 +17,7 @@ from pipeline.plan import PRUNED_WORK, Plan
 from pipeline.progress import Progress
 from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.services import masked
-from pipeline.tracking import HEADLINE_METRIC, Tracker
+from pipeline.tracking import HEADLINE_METRIC, Tracker, rows_scored
 from pipeline.tune.session import open_tuning
 from pipeline.tune.study import run_study
 from pipeline.tune.trials import (
@@ -84,7 +84,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
         except RuntimeError:
             pass
         t.tracker.end_study_run(t.parent_run, summary, best_params, status,
-                                study_description(name, counts, best, None))
+                                study_description(name, counts, best, None,
+                                                  cfg.tune.objective_rows))
 
     best = best_trial(study)
     t.tracker.mark_best_trial(name, best.number)
@@ -92,7 +93,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     caution = importance_caution(study) if importances else None
     if why_not or caution:
         t.tracker.set_description(t.parent_run,
-                                  study_description(name, counts, best, why_not or caution))
+                                  study_description(name, counts, best, why_not or caution,
+                                                    cfg.tune.objective_rows))
     log.info("best trial: #%d, %s %.5f, with %s", best.number, HEADLINE_METRIC, best.value,
              report.rounded(best.params))
     result = {"study": name, "storage": masked(t.storage), "trial": best.number,
@@ -114,13 +116,16 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
 
 
 def study_description(name: str, counts: dict[str, int], best: TrialRecord | None,
-                      note: str | None) -> str:
-    """The study run's description: what it holds, its best trial, how far to trust it."""
+                      note: str | None, rows: str = "all") -> str:
+    """The study run's description: what it holds, which rows its score is on (`rows`,
+    tune.objective_rows), its best trial, how far to trust it."""
     states = ", ".join(f"{counts.get(s, 0)} {s.lower().replace('fail', 'failed')}"
                        for s in ("COMPLETE", "PRUNED", "FAIL"))
     text = (f"Optuna study {name}: {states} trials, each a child run (expand this row; sort "
-            f"by `{HEADLINE_METRIC}`). Pruned trials end FINISHED, tagged `state=pruned`, "
-            f"without `{HEADLINE_METRIC}`; their `val_rmse` curve shows where they stopped.")
+            f"by `{HEADLINE_METRIC}`, the out-of-fold RMSE on {rows_scored(rows)}; "
+            f"`val_rmse` per epoch is on the same rows). Pruned trials end FINISHED, tagged "
+            f"`state=pruned`, without `{HEADLINE_METRIC}`; their `val_rmse` curve shows where "
+            "they stopped.")
     if best is not None:
         text += (f" Best: trial {best.number} (`{HEADLINE_METRIC}` {best.value:.5f}, tagged "
                  f"`best_trial=true`) with {report.rounded(best.params)}.")

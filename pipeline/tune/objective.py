@@ -1,8 +1,10 @@
 """The tuning objective: the search space, the pruner, and the study's identity.
 
-The objective cross-validates the MLP with sampled parameters. All folds train at once, so
-the pruner sees, every `eval_every` epochs, the mean validation RMSE over the folds
-(step = epoch) and can stop a poor trial long before its folds finish.
+The objective cross-validates the MLP with sampled parameters and returns its OOF RMSE on
+the rows `tune.objective_rows` names (every row, or those not excluded from fitting). All
+folds train at once, so the pruner sees, every `eval_every` epochs, the mean validation RMSE
+over the folds on those same rows (step = epoch) and can stop a poor trial long before its
+folds finish.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def _has_complete(trial: optuna.Trial) -> bool:
 def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: Config,
                    deadline: float | None = None,
                    show_epochs: bool = False) -> Callable[[optuna.Trial], float]:
-    """The objective: OOF RMSE of the MLP with the trial's params, pruned at checkpoints, and
+    """The objective: OOF RMSE of the MLP with the trial's params on the rows
+    `tune.objective_rows` names, pruned at checkpoints (scored on the same rows), and
     at the first checkpoint past `deadline` (time.monotonic()): the study's time is up (once
     the study holds a complete trial: a study always ends with a best trial).
     `show_epochs`: each trial shows its epochs' progress."""
@@ -106,11 +109,11 @@ def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: Con
             result = cross_validate_mlp(
                 features, y, folds, model_cfg, cfg.base.seed, on_checkpoint=on_checkpoint,
                 on_epoch=(lambda _: progress.update()) if show_epochs else None,
-                device=device)
+                device=device, scored=cfg.tune.objective_rows)
         for name, value in fold_attrs(result.fold_scores).items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("score_all_rows", round(result.score, ATTR_DECIMALS))
         trial.set_user_attr("score_fit_rows", round(result.score_fit_rows, ATTR_DECIMALS))
-        return result.score if cfg.tune.objective_rows == "all" else result.score_fit_rows
+        return result.score_on(cfg.tune.objective_rows)
 
     return objective

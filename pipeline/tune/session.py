@@ -76,7 +76,7 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
                        make_pruner(cfg.tune.pruner), worker=worker)
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
                       "tune" if worker is None else "tune-worker", cfg.base.seed,
-                      prepared.data_hash)
+                      prepared.data_hash, cfg.tune.objective_rows)
     if worker is None:  # the stage: its own runs a killed stage left RUNNING
         for line in tracker.fail_abandoned_runs():
             log.info("%s", line)
@@ -86,7 +86,7 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     def on_trial(record: TrialRecord) -> None:
         tracker.log_trial(parent, name, record.number, record.state, record.value,
                           record.params, record.fold_scores, record.checkpoints,
-                          record.started, record.finished)
+                          record.started, record.finished, record.scores)
         complete = trial_counts(study).get("COMPLETE", 0)
         best_value = study.best_value if complete else float("nan")
         best = f" (best {best_value:.5f})" if complete else ""

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend
+from packaging.version import InvalidVersion, Version
 
 from pipeline.config import TuneConfig
 from pipeline.services import ServiceError, masked
@@ -24,6 +26,7 @@ RUNNING = optuna.trial.TrialState.RUNNING
 log = logging.getLogger("pipeline")
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 CONNECT_TIMEOUT_SECONDS = 10  # a storage server that does not answer fails the stage, no hang
+SET_BY = "set by tune.storage in params.yaml or OPTUNA_STORAGE"
 MAX_FAILURES_IN_A_ROW = 5
 
 
@@ -52,7 +55,8 @@ def make_storage(url: str, cfg: TuneConfig) -> optuna.storages.BaseStorage:
     storage: a trial whose process stops beating for `grace_period` seconds is marked FAIL
     and queued again (RetryHeartbeatStaleTrialCallback). `journal:PATH` gives the journal
     file storage (several processes on one machine, no heartbeat). A server that cannot be
-    reached fails within CONNECT_TIMEOUT_SECONDS with ServiceError.
+    reached fails within CONNECT_TIMEOUT_SECONDS with ServiceError; so does a database that
+    is damaged (not a database) or whose tables another Optuna version wrote.
     """
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:").removeprefix("//"))
@@ -75,16 +79,52 @@ def make_storage(url: str, cfg: TuneConfig) -> optuna.storages.BaseStorage:
         except sqlalchemy.exc.OperationalError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise ServiceError(f"cannot reach the Optuna storage {masked(url)}: {reason} "
-                               "(set by tune.storage in params.yaml or OPTUNA_STORAGE)") from exc
+                               f"({SET_BY})") from exc
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == 4:  # several workers creating the tables at once: one wins, retry
                 raise
             time.sleep(0.2 * (attempt + 1))
+        except sqlalchemy.exc.DatabaseError as exc:  # e.g. a SQLite file of other bytes
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            anew = ("move the file aside and a new study starts" if url.startswith("sqlite")
+                    else "point tune.storage at a new database")
+            raise ServiceError(f"cannot use the Optuna storage {masked(url)}: {reason}: it is "
+                               f"damaged, or not an Optuna storage; restore it from a backup, "
+                               f"or {anew} ({SET_BY})") from exc
+        except RuntimeError as exc:  # Optuna: the tables' schema is not this version's
+            raise ServiceError(_other_schema(url, exc)) from exc
         except (sqlalchemy.exc.ArgumentError, ImportError) as exc:
             raise ServiceError(f"not a storage URL Optuna can use: {masked(url)} ({exc}); "
                                "e.g. postgresql+psycopg://user:password@host:5432/db or "
                                "sqlite:///path/optuna.db or journal:path/journal.log") from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _other_schema(url: str, exc: RuntimeError) -> str:
+    """What to do about a storage whose tables another Optuna version wrote: which version
+    (read from the storage itself), and upgrade Optuna or the storage."""
+    written_by = None
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            written_by = connection.execute(
+                sqlalchemy.text("SELECT library_version FROM version_info")).scalar()
+    except sqlalchemy.exc.SQLAlchemyError:
+        pass
+    finally:
+        engine.dispose()
+    where = f"cannot use the Optuna storage {masked(url)}"
+    try:
+        newer = Version(str(written_by)) > Version(optuna.__version__)
+    except InvalidVersion:
+        return f"{where}: {str(exc).strip().splitlines()[0]} ({SET_BY})"
+    if newer:
+        return (f"{where}: its tables were written by Optuna {written_by}, newer than the "
+                f"installed {optuna.__version__}, which cannot read them: upgrade Optuna "
+                f"(pip install -U optuna), or use another storage ({SET_BY})")
+    return (f"{where}: its tables were written by Optuna {written_by}, older than the "
+            f"installed {optuna.__version__}: back it up and run `optuna storage "
+            f"upgrade --storage {masked(url)}`, or use another storage ({SET_BY})")
 
 
 def open_study(storage: str | optuna.storages.BaseStorage | None, name: str, seed: int,

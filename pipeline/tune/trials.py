@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import optuna
@@ -13,6 +13,9 @@ METRIC_NAME = "cv_rmse"  # the objective's name, in optuna-dashboard as in MLflo
 # Scores kept as trial user attributes (shown as they are by optuna-dashboard) are rounded;
 # the objective value itself is not
 ATTR_DECIMALS = 6
+# the trial's scores on either set of rows: user attribute -> MLflow metric
+ROW_SCORES = {"score_all_rows": f"{METRIC_NAME}_all_rows",
+              "score_fit_rows": f"{METRIC_NAME}_fit_rows"}
 # fANOVA importances fitted on fewer complete trials than this vary from one seed (or one
 # more trial) to the next: they are shown with a caution
 MIN_TRIALS_FOR_IMPORTANCES = 10
@@ -30,6 +33,7 @@ class TrialRecord:
     checkpoints: dict[int, float]  # epoch -> mean validation RMSE over the folds
     started: datetime | None
     finished: datetime | None
+    scores: dict[str, float] = field(default_factory=dict)  # ROW_SCORES' metric -> value
 
     @property
     def seconds(self) -> float | None:
@@ -75,6 +79,8 @@ def to_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         checkpoints=dict(trial.intermediate_values),
         started=trial.datetime_start,
         finished=trial.datetime_complete,
+        scores={metric: trial.user_attrs[attr] for attr, metric in ROW_SCORES.items()
+                if attr in trial.user_attrs},
     )
 
 

@@ -257,16 +257,25 @@ def test_ntk_groups_train_each_layer_at_lr_over_root_fan_in():
     assert len(standard) == 1 and len(standard[0].params) == len(list(model.parameters()))
 
 
-def test_checkpoints_score_only_the_scored_validation_rows():
+def test_checkpoints_score_only_the_validation_rows_asked_for():
+    """`score_rows` (a mask over each model's validation rows) is what the checkpoints, the
+    history and early stopping score: the tuning objective's rows, not every row."""
     x, y = linear_problem()
+    y[::7] += 5.0  # outliers, left out of the scored rows
     fit_rows, val_rows = two_folds(len(y))
-    scored = [rows[::3] for rows in val_rows]
+    scored = [(rows % 7 != 0) for rows in val_rows]
     seen = []
-    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, scored_val_rows=scored,
-                       on_checkpoint=lambda epoch, rmse: seen.append(rmse))
-    for k, (rows, part) in enumerate(zip(val_rows, scored, strict=True)):
-        pred = trained.val_predictions[k][np.isin(rows, part)]
-        expected = np.sqrt(np.mean((pred - y[part].numpy().astype(np.float64)) ** 2))
-        assert seen[-1][k] == pytest.approx(expected, rel=1e-5)
-    with pytest.raises(ValueError, match="subsets"):
-        fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, scored_val_rows=fit_rows)
+    trained = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0, score_rows=scored,
+                       on_checkpoint=lambda epoch, rmse: seen.append(rmse.copy()))
+    for k, (rows, mask) in enumerate(zip(val_rows, scored, strict=True)):
+        error = trained.val_predictions[k] - y[rows].numpy()
+        assert seen[-1][k] == pytest.approx(np.sqrt(np.mean(error[mask] ** 2)), rel=1e-4)
+        assert seen[-1][k] < 0.75 * np.sqrt(np.mean(error ** 2))  # the outliers left out
+    np.testing.assert_allclose(trained.history["val_rmse"][-1], seen[-1])
+    assert len(trained.val_predictions[0]) == len(val_rows[0])  # still predicts every row
+    all_rows = fit_mlps(x, y, fit_rows, val_rows, CFG, seed=0,
+                        score_rows=[np.zeros(len(r), dtype=bool) for r in val_rows])
+    for k, rows in enumerate(val_rows):  # a model with no row to score is scored on all
+        error = all_rows.val_predictions[k] - y[rows].numpy()
+        assert all_rows.history["val_rmse"][-1][k] == pytest.approx(
+            np.sqrt(np.mean(error ** 2)), rel=1e-4)

@@ -1,9 +1,14 @@
 """The objective: trials report fold checkpoints, poor ones are pruned; the study's identity."""
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from pipeline.config import PrunerConfig, SearchDimension, config_from_dict
+from pipeline.cv import cross_validate_mlp, setup_folds
+from pipeline.data.validate import load_competition
+from pipeline.metrics import rmse
 from pipeline.tune.objective import make_objective, make_pruner, study_name, suggest
 from pipeline.tune.study import run_study
 
@@ -66,3 +71,32 @@ def test_suggest_covers_every_dimension_kind():
 def test_pruner_kinds(kind, expected):
     pruner = PrunerConfig(kind=kind, percentile=25.0, n_warmup_steps=4)
     assert isinstance(make_pruner(pruner), expected)
+
+
+def test_checkpoints_and_objective_score_the_same_rows(competition, tmp_path):
+    """With `objective_rows: fit`, what the pruner sees per epoch is on the rows the objective
+    scores (not every validation row): the outliers left out of fitting count in neither."""
+    train = pd.read_csv(competition / "train.csv")
+    big = train["GrLivArea"] > 2400
+    train.loc[big, "SalePrice"] *= 4  # excluded from fitting, and far off what the model learns
+    train.to_csv(competition / "train.csv", index=False)
+    cfg = config_from_dict(small_params(
+        competition, features={"fit_exclude": [{"GrLivArea": {"greater_than": 2400}}]},
+        tune={"objective_rows": "fit", "search_space": {"dropout": {"choices": [0.1]}}}))
+    frame, _, schema = load_competition(cfg.data)
+    setup = setup_folds(frame, schema, cfg)
+    assert setup.folds.excluded.sum() == big.sum() > 0
+    study = open_(cfg, tmp_path)
+    run_study(study, make_objective(setup.features, setup.y, setup.folds, cfg), n_trials=1,
+              deadline=None, n_jobs=1)
+    (trial,) = study.trials
+    same = cross_validate_mlp(setup.features, setup.y, setup.folds,
+                              cfg.model.replace(trial.params, "model."), cfg.base.seed)
+    assert trial.value == pytest.approx(same.score_fit_rows)
+    last = max(trial.intermediate_values)
+    fit_rows = [~setup.folds.excluded[v] for v in setup.folds.val_rows]
+    on_fit = [rmse(setup.y[v][m], same.oof[v][m])
+              for v, m in zip(setup.folds.val_rows, fit_rows, strict=True)]
+    on_all = [rmse(setup.y[v], same.oof[v]) for v in setup.folds.val_rows]
+    assert trial.intermediate_values[last] == pytest.approx(np.mean(on_fit), rel=1e-4)
+    assert np.mean(on_all) > 1.5 * np.mean(on_fit)

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import sqlite3
 import time
 
 import numpy as np
@@ -9,6 +10,7 @@ import optuna
 import pytest
 
 from pipeline.config import TuneConfig
+from pipeline.services import ServiceError
 from pipeline.tune.objective import make_objective
 from pipeline.tune.study import make_storage, open_study, run_study
 from pipeline.tune.trials import best_trial, finished_trials
@@ -79,3 +81,39 @@ def test_the_objective_is_named_cv_rmse_and_fold_scores_are_user_attributes(setu
     folds = [trial.user_attrs[f"fold_{k}_rmse"] for k in range(cfg.cv.n_folds)]
     assert all(round(v, 6) == v for v in folds)
     assert trial.value == pytest.approx(np.sqrt(np.mean(np.square(folds))), abs=0.02)
+
+
+def test_a_damaged_study_storage_is_one_service_error(tmp_path):
+    path = tmp_path / "optuna.db"
+    path.write_bytes(b"these bytes are no SQLite database, " * 100)
+    with pytest.raises(ServiceError) as raised:
+        make_storage(f"sqlite:///{path}", TuneConfig())
+    assert str(raised.value) == (
+        f"cannot use the Optuna storage sqlite:///{path}: file is not a database: it is "
+        "damaged, or not an Optuna storage; restore it from a backup, or move the file aside "
+        "and a new study starts (set by tune.storage in params.yaml or OPTUNA_STORAGE)")
+
+
+@pytest.mark.parametrize("revision, written_by, what", [
+    ("v99.0.0.a", "99.0.0", "newer than the installed {}, which cannot read them: upgrade "
+                            "Optuna"),
+    ("v3.0.0.d", "3.0.0", "older than the installed {}: back it up and run `optuna storage "
+                          "upgrade --storage {url}`"),
+])
+def test_a_study_storage_of_another_optuna_version_is_one_service_error(tmp_path, revision,
+                                                                        written_by, what):
+    """Its tables carry another schema revision than this Optuna's (Optuna raised a
+    RuntimeError with a traceback); the message says which version wrote them."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    open_study(make_storage(url, TuneConfig()), "s", 0, 1, optuna.pruners.NopPruner())
+    with sqlite3.connect(tmp_path / "optuna.db") as db:
+        db.execute(f"UPDATE alembic_version SET version_num = '{revision}'")
+        db.execute(f"UPDATE version_info SET library_version = '{written_by}'")
+    with pytest.raises(ServiceError) as raised:
+        make_storage(url, TuneConfig())
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot use the Optuna storage {url}: its tables were written "
+                              f"by Optuna {written_by}, "
+                              + what.format(optuna.__version__, url=url))
+    assert message.endswith("(set by tune.storage in params.yaml or OPTUNA_STORAGE)")

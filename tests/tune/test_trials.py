@@ -9,6 +9,7 @@ from pipeline.tune.trials import (
     fold_scores,
     importance_caution,
     param_importances,
+    to_record,
 )
 
 
@@ -60,3 +61,14 @@ def test_fold_scores_are_one_rounded_user_attribute_per_fold():
     # a trial stored by an earlier version kept them as one list
     study.add_trial(optuna.trial.create_trial(value=0.2, user_attrs={"fold_scores": [0.1]}))
     assert [fold_scores(t) for t in study.trials] == [[0.123457, 0.2], [0.1]]
+
+
+def test_a_trial_record_carries_both_row_scores_under_their_metric_names():
+    """What the MLflow trial run logs beside `cv_rmse`: the score on all rows and on the
+    rows fitted, whichever the objective is."""
+    trial = optuna.trial.create_trial(
+        value=0.11, params={}, distributions={},
+        user_attrs={"score_all_rows": 0.12, "score_fit_rows": 0.11, "fold_0_rmse": 0.1})
+    assert to_record(trial).scores == {"cv_rmse_all_rows": 0.12, "cv_rmse_fit_rows": 0.11}
+    bare = optuna.trial.create_trial(value=0.11, params={}, distributions={})
+    assert to_record(bare).scores == {}  # a trial from before these were recorded

@@ -1,0 +1,56 @@
+"""The final model's out-of-fold table: its own columns never overwrite the id column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import report
+from pipeline.config import config_from_dict
+from pipeline.cv import oof_id_column, setup_folds
+from pipeline.data.validate import load_competition
+from pipeline.final import fit_final_model
+from pipeline.reference import references_frame, score_references
+
+from .conftest import make_houses, small_params, write_competition
+
+
+@pytest.mark.parametrize("id_name", ["fold", "actual", "predicted", "predicted_mlp"])
+def test_an_id_column_named_like_an_oof_column_keeps_its_ids(tmp_path, id_name):
+    train = make_houses(90, seed=1).rename(columns={"Id": id_name})
+    train[id_name] += 5000  # ids that no fold number, price or prediction could equal
+    test = make_houses(20, seed=2, first_id=9001).drop(columns="SalePrice")
+    raw = write_competition(tmp_path / "raw", train.rename(columns={id_name: "Id"}), test)
+    train.to_csv(raw / "train.csv", index=False)
+    test.rename(columns={"Id": id_name}).to_csv(raw / "test.csv", index=False)
+    cfg = config_from_dict(small_params(raw, data={"id_column": id_name},
+                                        ensemble={"blend_with": ["linear"]}))
+    frame, _, schema = load_competition(cfg.data)
+    setup = setup_folds(frame, schema, cfg)
+    refs = score_references(setup, cfg.reference, cfg.base.seed)
+    oof = fit_final_model(frame, schema, cfg, {}, refs, setup).oof
+    refs_oof = references_frame(refs, frame[id_name], setup.y)
+
+    column = oof_id_column(id_name)
+    assert column == f"id_{id_name}"
+    for table in (oof, refs_oof):
+        assert list(table.columns).count(column) == 1
+        np.testing.assert_array_equal(table[column], train[id_name])
+        np.testing.assert_allclose(table["actual"], np.log(train["SalePrice"]))
+    assert set(oof["fold"]) == {0, 1, 2}
+    assert {"predicted", "predicted_mlp", "predicted_linear"} <= set(oof.columns)
+    # what reads the written table (evaluate's figures, the fold table in MLflow) still works
+    written = tmp_path / "oof_predictions.csv"
+    oof.to_csv(written, index=False)
+    table = report.fold_table(pd.read_csv(written))
+    assert table["rows"].sum() == len(train) and list(table["fold"]) == [0, 1, 2]
+    report.close(report.figures(pd.read_csv(written), pd.DataFrame(
+        {"epoch": [1], "fold": [0], "seed": [0], "train_rmse": [1.0], "val_rmse": [1.0]}),
+        "log target"))
+
+
+def test_an_id_column_with_its_own_name_keeps_it():
+    assert oof_id_column("Id") == "Id"
+    assert oof_id_column("id_fold") == "id_fold"
+    assert oof_id_column("folds") == "folds"
