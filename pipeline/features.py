@@ -268,10 +268,44 @@ def _wide_encodings(kinds: tuple[str, ...], seed: int) -> Pipeline:
 
 def _scaler(kind: str) -> TransformerMixin:
     """standard: zero mean, unit variance. quantile: each column's empirical distribution
-    mapped onto a standard normal (rank-Gauss), which bounds extreme values by construction."""
+    mapped onto a standard normal (rank-Gauss), which bounds extreme values by construction.
+    robust: centred on the median, divided by the interquartile range, smoothly clipped
+    (RealMLP's)."""
     if kind == "quantile":
         return RankGauss(n_quantiles=1000, output_distribution="normal", subsample=None)
+    if kind == "robust":
+        return RobustSmoothClip()
     return StandardScaler()
+
+
+class RobustSmoothClip(TransformerMixin, BaseEstimator):
+    """RealMLP's numeric scaling: (x - median) / IQR (half the range where the IQR is 0, and
+    0 for a constant column), then the smooth clip x / sqrt(1 + x^2 / max_abs^2), which
+    leaves the bulk of a column as it is and bends its tails towards +-max_abs."""
+
+    def __init__(self, max_abs: float = 3.0) -> None:
+        self.max_abs = max_abs
+
+    def fit(self, x: np.ndarray, y: object = None) -> RobustSmoothClip:
+        x = np.asarray(x, dtype=np.float64)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column
+            self.center_ = np.nan_to_num(np.nanmedian(x, axis=0))
+            q25, q75 = np.nanpercentile(x, [25, 75], axis=0)
+            spread = np.nan_to_num(q75 - q25)
+            half_range = np.nan_to_num(0.5 * (np.nanmax(x, axis=0) - np.nanmin(x, axis=0)))
+        spread = np.where(spread > 0, spread, half_range)
+        self.factor_ = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 0.0)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "factor_")
+        scaled = (np.asarray(x, dtype=np.float64) - self.center_) * self.factor_
+        return scaled / np.sqrt(1 + (scaled / self.max_abs) ** 2)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)
 
 
 class RankGauss(QuantileTransformer):

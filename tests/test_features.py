@@ -316,6 +316,20 @@ def test_quantile_scaling_maps_numbers_to_a_bounded_normal_shape(typed):
     assert pre.transform(huge)[0, area] <= out.max() + 1e-9
 
 
+def test_robust_scaling_centres_on_the_median_and_bends_the_tails(typed):
+    frame, schema = typed
+    pre = fitted_on(frame, schema, FeaturesConfig(numeric_scaling="robust"))
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    area = names.index("numeric__GrLivArea")
+    out = pre.transform(frame)[:, area]
+    assert abs(np.median(out)) < 1e-9 and np.abs(out).max() < 3  # smooth clip at 3
+    q25, q75 = np.percentile(frame["GrLivArea"], [25, 75])
+    inner = (frame["GrLivArea"] > q25) & (frame["GrLivArea"] < q75)
+    assert np.abs(out[inner.to_numpy()]).max() < 0.55  # the bulk nearly unbent
+    huge = frame.head(1).assign(GrLivArea=1e9)
+    assert 2.99 < pre.transform(huge)[0, area] <= 3
+
+
 def test_rank_gauss_on_fewer_rows_than_quantiles_uses_one_per_row_without_a_warning():
     import warnings
 
@@ -331,7 +345,7 @@ def test_rank_gauss_on_fewer_rows_than_quantiles_uses_one_per_row_without_a_warn
     np.testing.assert_array_equal(ours.transform(x), same.transform(x))
 
 
-@pytest.mark.parametrize("scaling", ["standard", "quantile"])
+@pytest.mark.parametrize("scaling", ["standard", "quantile", "robust"])
 def test_all_missing_and_constant_columns_give_finite_features_without_warnings(scaling):
     import warnings
 

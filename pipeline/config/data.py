@@ -97,7 +97,7 @@ class FeaturesConfig(Section):
     log1p_skew_threshold: Finite | None = Field(None, ge=0)  # log1p of columns skewed past it
     numeric_impute: Literal["median", "mean"] = "median"
     clip_to_fit_range: StrictBool = False  # clip numbers to the range seen in the fitting rows
-    numeric_scaling: Scaling = "standard"  # quantile: rank-Gauss
+    numeric_scaling: Scaling = "standard"  # quantile: rank-Gauss; robust: IQR, smooth clip
     min_category_count: StrictInt = Field(1, ge=1, le=10**9)  # rarer: one "infrequent" column
     # at most this many one-hot columns per categorical column (its most frequent levels, plus
     # one for the rest); a column with more levels also gets per-fold encodings

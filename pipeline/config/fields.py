@@ -31,7 +31,7 @@ def _name(value: object) -> object:
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Name = Annotated[StrictStr, BeforeValidator(_name), Field(min_length=1)]
 ColumnKind = Literal["numeric", "categorical", "ordinal", "datetime"]
-Scaling = Literal["standard", "quantile"]
+Scaling = Literal["standard", "quantile", "robust"]
 AUTO = "auto"
 
 
