@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.config.fields import AUTO
 from pipeline.io import read_json
 from pipeline.plan import Plan
 from pipeline.runtime import set_threads
@@ -45,10 +44,10 @@ class WorkerReport:
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
         max_trials: int | None = None, threads: int | None = None) -> WorkerReport:
     """Contribute trials to the shared study until it holds tune.n_trials finished ones (the
-    plan's expected trials when that is auto), or this worker ran `max_trials`."""
+    plan's trials when that is auto), or this worker ran `max_trials`."""
     set_threads(threads, cfg.base.threads, cfg.tune.n_jobs)
     plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
-    n_trials = plan.expected_trials if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
+    n_trials = plan.trials(cfg)
     cfg = plan.apply(cfg)
     me = worker_id()
     t = open_tuning(cfg, prepared_dir, storage_dir, worker=me)

@@ -22,7 +22,6 @@ from pipeline.progress import steps
 from pipeline.runtime import resolve_device
 from pipeline.tune.trials import ATTR_DECIMALS, fold_attrs
 
-
 # data: keys naming where the files are: the files' bytes (the data fingerprint) count instead
 DATA_PATHS = ("train", "test", "sample_submission")
 
