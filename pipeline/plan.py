@@ -40,8 +40,8 @@ FIXED_SECONDS, OVERHEAD_STEP = 60.0, 10.0
 REFERENCE_SHARE, GBM_SHARE, STUDY_SHARE = 0.10, 0.8, 0.60
 MAX_AUTO_SEEDS = 5
 MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below its max)
-# Measured seconds are snapped up to the next point of a grid of GRID_STEPS per octave: 2 a
-# half-octave grid (2 ** (k / 2)), each point GRID times the one below
+# Measured seconds are snapped up to the next point of a grid with GRID_STEPS points per
+# octave (2: a half-octave grid, 2 ** (k / 2)), each point GRID times the one below
 GRID_STEPS = 2
 GRID = 2 ** (1 / GRID_STEPS)
 # The hard caps: the study and the reference stage may run this share of the budget past
@@ -105,7 +105,7 @@ class Plan:
     lr_range: tuple[float, float]
     n_trials: int  # the trials the study holds: tune.n_trials, or what its share holds
     n_startup_trials: int
-    n_seeds: int
+    n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto
     gbm_rounds: int  # the most boosting rounds of the GBM reference
     overhead_seconds: float
     reference_seconds: float
@@ -248,7 +248,7 @@ def trial_costs(pruner: PrunerConfig, measured: Measured, epochs: int, eval_ever
     warmup = min(warmup, epochs)
     pruned = (warmup * epoch + max(warmup // max(eval_every, 1), 1) * CHECKPOINT_SECONDS
               + TRIAL_OVERHEAD_SECONDS)
-    keep = 1.0 if pruner.kind == "none" else keep_share(pruner)
+    keep = keep_share(pruner)
     n_full = {"none": 0, "hyperband": 0}.get(pruner.kind, pruner.n_startup_trials)
     return TrialCosts(epoch_seconds=epoch, fit_seconds=epochs * snap(measured.epoch_seconds),
                       full_seconds=full,
@@ -313,15 +313,13 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         epochs = next((e for e in range(MAX_EPOCHS, MIN_EPOCHS, -10)
                        if study_trials(study, sizes(e)[2]) >= MIN_TRIALS), MIN_EPOCHS)
     eval_every, warmup, costs = sizes(epochs)
-    if cfg.ensemble.n_seeds == AUTO:
-        # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials
-        needed = MAX_AUTO_SEEDS * views * costs.fit_seconds
-        if final > needed:
-            study, final = study + final - needed, needed
-        n_seeds = int(min(MAX_AUTO_SEEDS,
-                          max(1, final // max(costs.fit_seconds * views, 1e-9))))
-    else:
-        n_seeds = cfg.ensemble.n_seeds
+    # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials; the
+    # seeds are ensemble.n_seeds: auto's (an explicit count wins in `apply`, and the plan
+    # does not read it: changing it re-runs only train)
+    needed = MAX_AUTO_SEEDS * views * costs.fit_seconds
+    if final > needed:
+        study, final = study + final - needed, needed
+    n_seeds = int(min(MAX_AUTO_SEEDS, max(1, final // max(costs.fit_seconds * views, 1e-9))))
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
