@@ -10,10 +10,13 @@ The rule is written down in docs/sizing.md. Pure: measurements come in as number
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from pipeline.config import Config, ModelConfig, PrunerConfig
 from pipeline.config.fields import AUTO
+from pipeline.data.errors import DataError
+from pipeline.io import read_json
 
 # Batch: about this many steps per epoch, as a power of two between these bounds.
 STEPS_PER_EPOCH = 40
@@ -189,6 +192,16 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         return cls(**{**data, "lr_range": tuple(data["lr_range"])})
+
+
+def read_plan(plan_dir: str | Path) -> Plan:
+    """The plan stage's plan.json; DataError for one another version of the pipeline wrote."""
+    path = Path(plan_dir) / "plan.json"
+    data = read_json(path)
+    if not isinstance(data, dict) or set(data) != {f.name for f in fields(Plan)}:
+        raise DataError(path, "written by another version of the pipeline (its keys differ); "
+                        "run the plan stage again (dvc repro, or python -m pipeline plan)")
+    return Plan.from_dict(data)
 
 
 def cap_record(stage: str, cap_seconds: float | None, cut: str | None) -> dict:

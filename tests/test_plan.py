@@ -216,3 +216,19 @@ def test_the_gbm_gets_the_rounds_its_share_holds_within_its_bounds():
 
 def plan_rounds(config, gbm_round: float) -> int:
     return make_plan(config, measured(1_000_000, 1.0, gbm_round=gbm_round)).gbm_rounds
+
+
+def test_a_plan_json_of_another_version_is_one_line_naming_the_file(tmp_path):
+    from pipeline.data.errors import DataError
+    from pipeline.io import write_json
+    from pipeline.plan import read_plan
+
+    plan = make_plan(cfg(), measured(1_460, 0.1))
+    write_json(tmp_path / "plan.json", plan.to_dict())
+    assert read_plan(tmp_path) == plan
+    older = {**plan.to_dict(), "measured": {"rows": 1_460}, "expected_trials": 9}
+    del older["n_trials"]
+    write_json(tmp_path / "plan.json", older)
+    with pytest.raises(DataError, match=r"plan\.json: written by another version of the "
+                                        r"pipeline .*run the plan stage again"):
+        read_plan(tmp_path)

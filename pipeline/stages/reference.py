@@ -14,8 +14,8 @@ from sklearn.exceptions import ConvergenceWarning
 from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import load_prepared
-from pipeline.io import atomic_dir, read_json, save_pickle, write_csv, write_json
-from pipeline.plan import TIME_CAP_FILE, Plan, cap_record
+from pipeline.io import atomic_dir, save_pickle, write_csv, write_json
+from pipeline.plan import TIME_CAP_FILE, cap_record, read_plan
 from pipeline.progress import steps
 from pipeline.reference import References, references_frame, score_references
 from pipeline.runtime import record_time, set_threads
@@ -33,7 +33,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path) -> dict:
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
                             on_fold=lambda _: progress.update())
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
+    plan = read_plan(plan_dir)
     cfg = plan.apply(cfg)
     cap = plan.reference_cap_seconds()  # the fold preprocessing is in the plan's overhead
     with steps(2 * setup.folds.n_folds, "references", "fold fits") as progress, \

@@ -19,7 +19,7 @@ from pipeline.data.prepared import Prepared, load_prepared
 from pipeline.data.read import ReadOptions, read_csv
 from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
 from pipeline.io import atomic_dir, load_pickle, read_json, save_pickle, write_csv, write_json
-from pipeline.plan import Plan
+from pipeline.plan import read_plan
 from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import register_final_model
@@ -42,7 +42,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     oof_predictions.csv, learning_curves.csv, train_metrics.json."""
     started = time.monotonic()
     set_threads(None, cfg.base.threads)
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
+    plan = read_plan(plan_dir)
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
     references: References = load_pickle(references_path)

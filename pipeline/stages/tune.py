@@ -13,8 +13,8 @@ import pandas as pd
 
 from pipeline import report
 from pipeline.config import Config, to_dict
-from pipeline.io import atomic_dir, read_json, write_csv, write_json
-from pipeline.plan import TIME_CAP_FILE, Plan, cap_record
+from pipeline.io import atomic_dir, write_csv, write_json
+from pipeline.plan import TIME_CAP_FILE, cap_record, read_plan
 from pipeline.progress import Progress
 from pipeline.runtime import record_time, set_threads
 from pipeline.services import masked
@@ -44,7 +44,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     time_cap.json (whether the study's time cap cut it short)."""
     started = time.monotonic()
     set_threads(None, cfg.base.threads, cfg.tune.n_jobs)
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
+    plan = read_plan(plan_dir)
     cap = plan.study_cap_seconds(cfg)
     n_trials = plan.trials(cfg)
     cfg = plan.apply(cfg)
