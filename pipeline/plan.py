@@ -329,7 +329,8 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials; the
     # seeds are ensemble.n_seeds: auto's (an explicit count wins in `apply`, and the plan
     # does not read it: changing it re-runs only train)
-    needed = MAX_AUTO_SEEDS * views * costs.fit_seconds
+    needed = OVERHEAD_STEP * math.ceil(MAX_AUTO_SEEDS * views * costs.fit_seconds
+                                       / OVERHEAD_STEP)  # rounded up as the overhead is
     if final > needed:
         study, final = study + final - needed, needed
     n_seeds = int(min(MAX_AUTO_SEEDS, max(1, final // max(costs.fit_seconds * views, 1e-9))))
