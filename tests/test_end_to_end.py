@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -437,7 +438,9 @@ def test_a_forced_rerun_leaves_dvc_lock_and_the_reports_byte_identical(tmp_path)
     second = lock_and_reports(project)
     assert set(second) == set(first) and "reports/plots/residuals.png" in first
     differ = [name for name in first if first[name] != second[name]]
-    assert not differ, differ
+    lock = "\n".join(difflib.unified_diff(first["dvc.lock"].decode().splitlines(),
+                                         second["dvc.lock"].decode().splitlines(), lineterm=""))
+    assert not differ, (differ, lock)
 
 
 def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):
