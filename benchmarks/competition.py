@@ -114,12 +114,11 @@ def main() -> None:
         trials = json.loads((where / "data" / "timings" / "tune.json").read_text())["trials"]
         train = json.loads((where / "models" / "train_metrics.json").read_text())
         budget = plan["budget_seconds"] / 60
-        print(f"\n{folder.name}: {plan['measured']['rows']} rows, {plan['measured']['inputs']} "
-              f"input columns, {plan['measured']['device']}; budget {budget:g} min, used "
-              f"{total / 60:.1f} min")
+        print(f"\n{folder.name}: {plan['rows']} rows, {plan['inputs']} input columns, "
+              f"{plan['device']}; budget {budget:g} min, used {total / 60:.1f} min")
         print("  stages (min): " + ", ".join(f"{k} {v / 60:.1f}" for k, v in stages.items()))
         print(f"  plan: batch {plan['batch_size']}, {plan['epochs']} epochs; trials run "
-              f"{trials} (expected {plan['expected_trials']}); final fit {train['n_seeds']} "
+              f"{trials} (planned {plan['n_trials']}); final fit {train['n_seeds']} "
               f"seeds x {len(train['feature_views'])} views")
         print(f"  OOF RMSE: final {metrics['oof_rmse']:.5f}, MLP alone "
               f"{metrics['mlp_oof_rmse']:.5f}, " + ", ".join(

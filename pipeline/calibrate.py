@@ -1,27 +1,32 @@
-"""What one training epoch costs on this machine and data: a short timed run of the trainer.
+"""What one training epoch and one boosting round cost on this machine and data: short timed
+runs of the trainer and of LightGBM.
 
-The plan sizes epochs and trials from it. The run is the real trainer on a sample of the
-rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with the widest model
-the study can draw, timed over a few epochs after a warm-up one (the fastest counts).
+The plan sizes epochs, trials and the GBM's rounds from them. The trainer runs on a sample
+of the rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with the widest
+model the study can draw, timed over a few epochs after a warm-up one (the fastest counts);
+LightGBM boosts a few rounds on one fold's fitting rows (the median round counts).
 """
 
 from __future__ import annotations
 
 import time
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.config import Config
+from pipeline.config import Config, ReferenceConfig
 from pipeline.config.fields import AUTO
 from pipeline.cv import Folds, model_target
 from pipeline.data.schema import Schema
 from pipeline.features import build_preprocessor, stack_transforms
 from pipeline.nn.train import fit_mlps
+from pipeline.reference import gbm_reference
 
 SAMPLE_ROWS = 16_384
 TIMED_EPOCHS = 3  # the fastest counts: another job's spell on the machine only slows some
+TIMED_ROUNDS = 20
 
 
 def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
@@ -38,8 +43,10 @@ def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
 
 
 def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
-                  cfg: Config, batch_size: int, seed: int, device: str = "cpu") -> float:
-    """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows."""
+                  cfg: Config, batch_size: int, seed: int, device: str = "cpu",
+                  network: str = "widest") -> float:
+    """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows, with
+    the widest (or the narrowest: `network`) network the study's search space can draw."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), size=min(len(x), SAMPLE_ROWS), replace=False))
     share = len(folds.fit_rows[0]) / len(train)
@@ -47,9 +54,9 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
            for _ in range(folds.n_folds)]
     y = torch.as_tensor(model_target(train, schema)[rows], dtype=torch.float32)
     sample = torch.from_numpy(np.ascontiguousarray(x[rows]))
-    model = _widest(cfg).replace({"epochs": 1 + TIMED_EPOCHS, "eval_every": 1 + TIMED_EPOCHS,
-                                  "batch_size": batch_size, "lr": 1e-3,
-                                  "lr_schedule": "constant"})
+    model = _network(cfg, max if network == "widest" else min).replace(
+        {"epochs": 1 + TIMED_EPOCHS, "eval_every": 1 + TIMED_EPOCHS, "batch_size": batch_size,
+         "lr": 1e-3, "lr_schedule": "constant"})
     stamps: dict[int, float] = {}
 
     def stamp(epoch: int) -> None:
@@ -63,12 +70,33 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
     return per_epoch * len(folds.fit_rows[0]) / len(fit[0])
 
 
-def _widest(cfg: Config):
-    """The model config with the widest, deepest network the study's search space allows."""
+def searches_network(cfg: Config) -> bool:
+    """Whether the study draws the network's width or depth (else every trial's is alike)."""
+    return any(cfg.tune.search_space.get(name) not in (None, AUTO)
+               for name in ("width", "depth"))
+
+
+def _network(cfg: Config, pick=max):
+    """The model config with the widest and deepest (pick=max) or narrowest and shallowest
+    (pick=min) network the study's search space allows."""
     model = cfg.model
     changes = {}
     for name in ("width", "depth"):
         dim = cfg.tune.search_space.get(name)
         if dim is not None and dim != AUTO:
-            changes[name] = max(int(v) for v in dim.values)
+            changes[name] = pick(int(v) for v in dim.values)
     return model.replace(changes)
+
+
+def gbm_seconds(x: np.ndarray, y: np.ndarray, cfg: ReferenceConfig, seed: int,
+                threads: int = 0) -> tuple[float, float]:
+    """Seconds to build LightGBM's data set of these rows (one fold's fitting rows) and to
+    boost one round on it (the median of TIMED_ROUNDS), with the reference's settings."""
+    params = gbm_reference(cfg, seed, threads=threads).booster_params()
+    start = time.perf_counter()
+    data = lgb.Dataset(x, y, params=params).construct()
+    setup = time.perf_counter() - start
+    stamps = [time.perf_counter()]
+    lgb.train(params, data, TIMED_ROUNDS,
+              callbacks=[lambda _env: stamps.append(time.perf_counter())])
+    return setup, float(np.median(np.diff(stamps)))

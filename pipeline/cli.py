@@ -41,7 +41,7 @@ STAGES = {
                                    "(or --processes N); writes no output: start as many as "
                                    "you like, on any machine"),
     "reference": ("reference", "cross-validate the reference models (linear, gradient "
-                               "boosting) on the MLP's folds"),
+                               "boosting, at most the plan's rounds) on the MLP's folds"),
     "train": ("train", "train the final model with the best params; write the model and its "
                        "OOF predictions; log and register it in MLflow"),
     "predict": ("predict", "predict the test file; validate and write the submission CSV"),
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("plan", "tune", "tune-worker", "reference", "train"):
         cmd[name].add_argument("--prepared", type=Path, default=Path("data/prepared"),
                                help="the prepare stage's output directory")
-    for name in ("tune", "tune-worker", "train"):
+    for name in ("tune", "tune-worker", "reference", "train", "summary"):
         cmd[name].add_argument("--plan", type=Path, default=Path("data/plan"),
                                help="the plan stage's output directory")
     cmd["plan"].add_argument("--out", type=Path, default=Path("data/plan"),
@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="the train stage's output directory")
         cmd[name].add_argument("--tune-dir", type=Path, default=Path("data/tune"),
                                help="the tune stage's output directory")
-    cmd["evaluate"].add_argument("--reference-dir", type=Path, default=Path("data/reference"),
-                                 help="the reference stage's output directory")
+    for name in ("evaluate", "summary"):
+        cmd[name].add_argument("--reference-dir", type=Path, default=Path("data/reference"),
+                               help="the reference stage's output directory")
     cmd["evaluate"].add_argument("--out", type=Path, default=Path("reports"),
                                  help="output directory: metrics.json, learning_curve.csv, "
                                       "plots/")
@@ -216,7 +217,7 @@ def _dispatch(args: argparse.Namespace, cfg: object) -> None:
     elif args.stage == "tune-worker":
         stage.run(cfg, args.prepared, args.plan, args.storage_dir, args.n_trials, args.threads)
     elif args.stage == "reference":
-        stage.run(cfg, args.prepared, args.out)
+        stage.run(cfg, args.prepared, args.plan, args.out)
     elif args.stage == "train":
         stage.run(cfg, args.prepared, args.plan, args.best_params, args.references, args.out)
     elif args.stage == "predict":
@@ -225,7 +226,7 @@ def _dispatch(args: argparse.Namespace, cfg: object) -> None:
         stage.run(cfg, args.train_dir, args.reference_dir, args.tune_dir, args.out)
     elif args.stage == "summary":
         stage.run(cfg, args.metrics, args.tune_dir, args.train_dir, args.submission,
-                  args.started)
+                  args.started, args.plan, args.reference_dir)
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:

@@ -1,69 +1,124 @@
-"""The budget plan: sizes that follow the data, and the time each stage gets.
-
-Every "auto" value of params.yaml is filled in here, from the rows, the columns, the budget
-(`base.budget_minutes`) and the measured cost of one training epoch; an explicit value wins.
+"""The run's plan: every "auto" value of params.yaml, decided once from the rows, the columns,
+the budget (`base.budget_minutes`) and the measured cost of one training epoch and of one
+boosting round; an explicit value wins. The counts (trials, seeds, epochs, boosting rounds)
+are decided here, and nothing after the plan reads the clock except the time caps, so a run
+with the same plan rebuilds the same outputs. The measurements are snapped up to a coarse grid
+first, so similar machines (and one machine from one run to the next) make the same plan.
 The rule is written down in docs/sizing.md. Pure: measurements come in as numbers.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
-from pipeline.config import Config, ModelConfig
+from pipeline.config import Config, ModelConfig, PrunerConfig
 from pipeline.config.fields import AUTO
+from pipeline.data.errors import DataError
+from pipeline.io import read_json
 
 # Batch: about this many steps per epoch, as a power of two between these bounds.
 STEPS_PER_EPOCH = 40
 MIN_BATCH, MAX_BATCH = 128, {"cpu": 2048, "cuda": 8192}
 # The learning-rate range at the smallest batch; it grows with the square root of the batch.
 LR_RANGE = (1e-4, 1e-3)
-# Epochs: the study's share should hold at least this many trials, a pruned trial costing
-# about this share of a full one (the measured shares: docs/speed.md).
-MIN_TRIALS, PRUNED_WORK = 10, 0.5
+# Epochs: the study's share should hold at least this many trials at the trials' expected
+# cost; the warm-up before pruning is this share of the epochs.
+MIN_TRIALS, WARMUP_SHARE = 10, 0.2
 MIN_EPOCHS, MAX_EPOCHS = 10, 200
 CHECKPOINTS = 20  # validation checkpoints per trial
+# A trial's cost besides its epochs: each validation checkpoint (the folds' validation rows,
+# the report to the study's storage, the pruner's look at the other trials), and the trial's
+# start and end (the sampler, logging it to MLflow). Upper bounds on small data: docs/sizing.md.
+CHECKPOINT_SECONDS, TRIAL_OVERHEAD_SECONDS = 0.05, 0.5
+# The share of the trials after the pruner's start-up ones that run past the warm-up: the
+# rest are pruned at its checkpoint. An upper bound (a percentile pruner keeps fewer as the
+# study's history grows: docs/sizing.md), so the planned trials fit in the study's share.
+KEEP_SHARE = {"none": 1.0, "median": 0.5, "hyperband": 1 / 3}  # percentile: percentile / 100
 # Time: the fixed cost of the stages' start-ups and of DVC; the references' share of the
-# budget; the study's share of what is left after both (the final fit gets the rest).
-FIXED_SECONDS = 60.0
-REFERENCE_SHARE, STUDY_SHARE = 0.10, 0.60
+# budget, of which the GBM's; the study's share of what is left after both (the final fit
+# gets the rest). The overhead is rounded up to OVERHEAD_STEP seconds.
+FIXED_SECONDS, OVERHEAD_STEP = 60.0, 10.0
+REFERENCE_SHARE, GBM_SHARE, STUDY_SHARE = 0.10, 0.8, 0.60
 MAX_AUTO_SEEDS = 5
+MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below its max)
+# Measured seconds are snapped up to the next point of a grid with GRID_STEPS points per
+# octave (2: a half-octave grid, 2 ** (k / 2)), each point GRID times the one below
+GRID_STEPS = 2
+GRID = 2 ** (1 / GRID_STEPS)
+# The hard caps: the study and the reference stage may run this share of the budget past
+# their planned time; then they are cut (and the outputs depend on the machine's speed).
+CAP_MARGIN = 0.10
+# Written by each capped stage into its outputs: whether its cap cut it, read by the summary
+TIME_CAP_FILE = "time_cap.json"
 
 
 @dataclass(frozen=True)
 class Measured:
-    """The plan's inputs from this machine and data: shape, device and timings."""
+    """The plan's inputs from this machine and data: shape, device and timings (raw)."""
 
     rows: int  # training rows
     fit_rows: int  # rows one fold fits on
     inputs: int  # columns of the preprocessed matrix
     n_folds: int
     device: str  # cpu | cuda
-    epoch_seconds: float  # one epoch of every fold at once, at the planned batch size
+    epoch_seconds: float  # one epoch of every fold at once, at the planned batch size, of the
+    # widest network the study can draw (the final fit's, at most)
     features_seconds: float  # fitting and applying one view's fold preprocessing
+    gbm_round_seconds: float = 0.0  # one boosting round on a fold's fitting rows
+    gbm_setup_seconds: float = 0.0  # building LightGBM's data set of a fold's fitting rows
+    # a trial's epoch on average over the networks the study draws (the mean of the widest
+    # and the narrowest); None: epoch_seconds
+    trial_epoch_seconds: float | None = None
+
+    @property
+    def trial_epoch(self) -> float:
+        return self.epoch_seconds if self.trial_epoch_seconds is None \
+            else self.trial_epoch_seconds
+
+
+@dataclass(frozen=True)
+class TrialCosts:
+    """What the plan expects a trial to cost, from the snapped epoch (not written down)."""
+
+    epoch_seconds: float  # a trial's measured epoch, snapped up to the grid
+    fit_seconds: float  # one seed of one view in the final fit: every fold's epochs
+    full_seconds: float  # a trial that runs to the end
+    mean_seconds: float  # a trial after the pruner's start-up trials, on average
+    n_full: int  # trials that always run to the end (the pruner's start-up trials)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Sizes and time shares for one run of the pipeline."""
+    """Sizes, counts and time shares for one run of the pipeline: decisions only, no clock
+    readings (they go to the plan stage's log), so plan.json is the same whenever the
+    decisions are."""
 
     budget_seconds: float
-    measured: Measured
+    rows: int
+    fit_rows: int
+    inputs: int
+    n_folds: int
+    device: str
     batch_size: int
     epochs: int
     eval_every: int
     n_warmup_steps: int
     lr_range: tuple[float, float]
+    n_trials: int  # the trials the study holds: tune.n_trials, or what its share holds
+    n_startup_trials: int
+    n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto
+    gbm_rounds: int  # the most boosting rounds of the GBM reference
     overhead_seconds: float
     reference_seconds: float
     study_seconds: float
     final_seconds: float
-    trial_seconds: float  # a full (unpruned) trial at these sizes
-    expected_trials: int
-    n_startup_trials: int
 
     def apply(self, cfg: Config) -> Config:
-        """`cfg` with every "auto" size filled in from this plan (explicit values stay)."""
+        """`cfg` with every "auto" size filled in from this plan (explicit values stay), the
+        seeds, and the GBM's rounds (the plan's, at most reference.gbm_max_rounds). The
+        study's trials: `trials(cfg)`."""
         model = cfg.model
         sizes = {"epochs": self.epochs, "batch_size": self.batch_size,
                  "eval_every": self.eval_every,
@@ -79,43 +134,56 @@ class Plan:
         changes = {"pruner": pruner, "search_space": space}
         if tune.n_startup_trials == AUTO:
             changes["n_startup_trials"] = self.n_startup_trials
-        views = max(1, len(cfg.ensemble.feature_views))
-        ensemble = cfg.ensemble.replace({"n_seeds": self.n_seeds(cfg, views)})
-        base = cfg.base.replace({"device": self.measured.device})
+        seeds = self.n_seeds if cfg.ensemble.n_seeds == AUTO else cfg.ensemble.n_seeds
+        ensemble = cfg.ensemble.replace({"n_seeds": seeds})
+        rounds = min(self.gbm_rounds, cfg.reference.gbm_max_rounds)
+        reference = cfg.reference.replace({"gbm_max_rounds": rounds})
+        base = cfg.base.replace({"device": self.device})
         return cfg.replace({"base": base, "model": model, "tune": tune.replace(changes, "tune."),
-                            "ensemble": ensemble})
+                            "ensemble": ensemble, "reference": reference})
 
-    def study_deadline_seconds(self, cfg: Config) -> float | None:
-        """How long the study may run: its share when tune.n_trials is auto (capped by
-        tune.timeout_minutes); with explicit trials, only the timeout bounds it."""
+    def trials(self, cfg: Config) -> int:
+        """The finished trials the study should hold: tune.n_trials, or the plan's."""
+        return self.n_trials if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
+
+    def warmup(self, cfg: Config) -> int:
+        """The epochs before pruning: tune.pruner.n_warmup_steps, or the plan's."""
+        steps = cfg.tune.pruner.n_warmup_steps
+        return self.n_warmup_steps if steps == AUTO else steps
+
+    def study_cap_seconds(self, cfg: Config) -> float | None:
+        """The study's hard cap: with tune.n_trials auto, its share plus CAP_MARGIN of the
+        budget (a safety net: the planned trials fit in the share); tune.timeout_minutes caps
+        it further, and with explicit trials only the timeout bounds it."""
         timeout = None if cfg.tune.timeout_minutes is None else cfg.tune.timeout_minutes * 60
         if cfg.tune.n_trials != AUTO:
             return timeout
-        return self.study_seconds if timeout is None else min(timeout, self.study_seconds)
+        cap = self.study_seconds + CAP_MARGIN * self.budget_seconds
+        return cap if timeout is None else min(timeout, cap)
 
-    def n_seeds(self, cfg: Config, n_views: int) -> int:
-        """Seeds of the final fit: ensemble.n_seeds, or as many as its share holds for every
-        feature view, at a full trial's planned cost per view and seed."""
-        if cfg.ensemble.n_seeds != AUTO:
-            return cfg.ensemble.n_seeds
-        unit = self.trial_seconds * n_views
-        return int(min(MAX_AUTO_SEEDS, max(1, self.final_seconds // max(unit, 1e-9))))
+    def reference_cap_seconds(self) -> float:
+        """The reference stage's hard cap: its share plus CAP_MARGIN of the budget."""
+        return self.reference_seconds + CAP_MARGIN * self.budget_seconds
 
-    def lines(self) -> list[str]:
-        """The plan as the plan stage prints it."""
-        m = self.measured
+    def lines(self, cfg: Config, measured: Measured) -> list[str]:
+        """The plan as the plan stage prints it, with what it was decided from."""
+        costs = trial_costs(cfg.tune.pruner, measured, self.epochs, self.eval_every,
+                            self.warmup(cfg))
         minutes = self.budget_seconds / 60
         return [
             f"budget {minutes:g} min: study ~{self.study_seconds / 60:.1f} min, references "
             f"~{self.reference_seconds / 60:.1f} min, final fit ~{self.final_seconds / 60:.1f} "
             f"min, start-ups and data ~{self.overhead_seconds / 60:.1f} min",
-            f"{self.expected_trials} trials expected at ~{self.trial_seconds * PRUNED_WORK:.0f} s "
-            f"each ({self.trial_seconds:.0f} s unpruned); {m.rows} rows ({m.fit_rows} per fold "
-            f"fit), {m.inputs} input columns, {m.n_folds} folds on {m.device}",
-            f"sizes: batch {self.batch_size}, {self.epochs} epochs ({m.epoch_seconds:.2f} s "
-            f"each), validation every {self.eval_every}, pruning after epoch "
-            f"{self.n_warmup_steps}, learning rate {self.lr_range[0]:.2g} to "
-            f"{self.lr_range[1]:.2g}",
+            f"{self.n_trials} trials at ~{costs.mean_seconds:.1f} s each once pruning starts "
+            f"({costs.full_seconds:.1f} s unpruned); {self.n_seeds} seeds in the final fit; "
+            f"the GBM reference boosts at most {self.gbm_rounds} rounds; {self.rows} rows "
+            f"({self.fit_rows} per fold fit), {self.inputs} input columns, {self.n_folds} "
+            f"folds on {self.device}",
+            f"sizes: batch {self.batch_size}, {self.epochs} epochs ({measured.trial_epoch:.3g} "
+            f"s each for a trial on average as measured, planned at {costs.epoch_seconds:.3g} "
+            f"s; {measured.epoch_seconds:.3g} s for the widest network), validation every "
+            f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
+            f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
         ]
 
     def to_dict(self) -> dict:
@@ -123,8 +191,32 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
-        return cls(**{**data, "measured": Measured(**data["measured"]),
-                      "lr_range": tuple(data["lr_range"])})
+        return cls(**{**data, "lr_range": tuple(data["lr_range"])})
+
+
+def read_plan(plan_dir: str | Path) -> Plan:
+    """The plan stage's plan.json; DataError for one another version of the pipeline wrote."""
+    path = Path(plan_dir) / "plan.json"
+    data = read_json(path)
+    if not isinstance(data, dict) or set(data) != {f.name for f in fields(Plan)}:
+        raise DataError(path, "written by another version of the pipeline (its keys differ); "
+                        "run the plan stage again (dvc repro, or python -m pipeline plan)")
+    return Plan.from_dict(data)
+
+
+def cap_record(stage: str, cap_seconds: float | None, cut: str | None) -> dict:
+    """A capped stage's TIME_CAP_FILE: its cap (planned, not measured) and, when the cap cut
+    it short, what was cut (then its outputs depend on the machine's speed)."""
+    return {"stage": stage, "cap_minutes": None if cap_seconds is None
+            else round(cap_seconds / 60, 2), "hit": cut is not None, "cut": cut}
+
+
+def snap(seconds: float) -> float:
+    """`seconds` rounded up to the next point of the grid GRID ** k (0 stays 0): readings a
+    little apart on one machine, or on two alike, give the same value."""
+    if seconds <= 0:
+        return 0.0
+    return 2.0 ** (math.ceil(round(math.log2(seconds) * GRID_STEPS, 9)) / GRID_STEPS)
 
 
 def batch_size(cfg: Config, fit_rows: int, device: str) -> int:
@@ -153,6 +245,54 @@ def resolve_model(model: ModelConfig, fit_rows: int, device: str = "cpu") -> Mod
                          "model.")
 
 
+def keep_share(pruner: PrunerConfig) -> float:
+    """The share of the trials after the pruner's start-up ones expected to run to the end."""
+    return pruner.percentile / 100 if pruner.kind == "percentile" else KEEP_SHARE[pruner.kind]
+
+
+def trial_costs(pruner: PrunerConfig, measured: Measured, epochs: int, eval_every: int,
+                warmup: int) -> TrialCosts:
+    """A trial's expected cost at these sizes, from the snapped epochs: its epochs, its
+    validation checkpoints (CHECKPOINT_SECONDS each) and TRIAL_OVERHEAD_SECONDS; and a seed's
+    in the final fit (at the widest network's epoch)."""
+    epoch = snap(measured.trial_epoch)
+    checks = epochs // max(eval_every, 1)
+    full = epochs * epoch + checks * CHECKPOINT_SECONDS + TRIAL_OVERHEAD_SECONDS
+    warmup = min(warmup, epochs)
+    pruned = (warmup * epoch + max(warmup // max(eval_every, 1), 1) * CHECKPOINT_SECONDS
+              + TRIAL_OVERHEAD_SECONDS)
+    keep = keep_share(pruner)
+    n_full = {"none": 0, "hyperband": 0}.get(pruner.kind, pruner.n_startup_trials)
+    return TrialCosts(epoch_seconds=epoch, fit_seconds=epochs * snap(measured.epoch_seconds),
+                      full_seconds=full,
+                      mean_seconds=keep * full + (1 - keep) * pruned, n_full=n_full)
+
+
+def study_trials(seconds: float, costs: TrialCosts) -> int:
+    """How many trials `seconds` hold: the pruner's start-up trials in full, then trials at
+    their mean cost; at least one."""
+    first = costs.n_full * costs.full_seconds
+    if seconds <= first:
+        return max(1, int(seconds // costs.full_seconds))
+    return costs.n_full + int((seconds - first) // costs.mean_seconds)
+
+
+def gbm_rounds(cfg: Config, measured: Measured, seconds: float) -> int:
+    """The most boosting rounds the GBM's `seconds` hold over every fold (a search on the
+    fitting rows less the held-out share, then the refit on all of them for the rounds found
+    scaled up), at the snapped cost per round; between MIN_GBM_ROUNDS and
+    reference.gbm_max_rounds."""
+    ref = cfg.reference
+    per_round, setup = snap(measured.gbm_round_seconds), snap(measured.gbm_setup_seconds)
+    if per_round <= 0:
+        return ref.gbm_max_rounds
+    kept = 1 - ref.gbm_validation_share
+    rounds_cost = per_round * (kept + (1 / kept if ref.gbm_refit else 0.0))
+    per_fold = seconds / measured.n_folds - setup * (2 if ref.gbm_refit else 1)
+    fit = int(max(per_fold, 0.0) // rounds_cost)
+    return min(ref.gbm_max_rounds, max(MIN_GBM_ROUNDS, fit))
+
+
 def reference_seconds(cfg: Config) -> float:
     """The reference stage's time: a share of the budget, from params alone."""
     return REFERENCE_SHARE * cfg.base.budget_minutes * 60
@@ -164,37 +304,48 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     batch = batch_size(cfg, measured.fit_rows, measured.device)
     views = max(1, len(cfg.ensemble.feature_views))
     # the stages that fit fold preprocessing: tune, reference, train (once per view)
-    overhead = FIXED_SECONDS + (2 + views) * measured.features_seconds
+    overhead = FIXED_SECONDS + (2 + views) * snap(measured.features_seconds)
+    overhead = OVERHEAD_STEP * math.ceil(overhead / OVERHEAD_STEP)
     reference = reference_seconds(cfg)
     left = max(budget - overhead - reference, 0.0)
     study = STUDY_SHARE * left
     final = left - study
+    pruner = cfg.tune.pruner
+
+    def sizes(epochs: int) -> tuple[int, int, TrialCosts]:
+        eval_every = (cfg.model.eval_every if cfg.model.eval_every != AUTO
+                      else max(1, epochs // CHECKPOINTS))
+        warmup = min(eval_every * max(1, round(epochs * WARMUP_SHARE / eval_every)), epochs)
+        costs = trial_costs(pruner, measured, epochs, eval_every,
+                            warmup if pruner.n_warmup_steps == AUTO else pruner.n_warmup_steps)
+        return eval_every, warmup, costs
+
     if cfg.model.epochs != AUTO:
         epochs = cfg.model.epochs
-    else:
-        fits = study / (MIN_TRIALS * PRUNED_WORK * max(measured.epoch_seconds, 1e-9))
-        epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, 10 * math.floor(fits / 10))))
-    eval_every = (cfg.model.eval_every if cfg.model.eval_every != AUTO
-                  else max(1, epochs // CHECKPOINTS))
-    warmup = eval_every * max(1, round(epochs / 5 / eval_every))
-    trial = epochs * measured.epoch_seconds
-    if cfg.ensemble.n_seeds == AUTO:
-        # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials
-        needed = MAX_AUTO_SEEDS * views * trial
-        if final > needed:
-            study, final = study + final - needed, needed
-    if cfg.tune.n_trials != AUTO:
-        expected = cfg.tune.n_trials
-    else:
-        expected = max(1, int(study // max(trial * PRUNED_WORK, 1e-9)))
+    else:  # the most epochs (a multiple of 10) at which the share holds MIN_TRIALS trials
+        epochs = next((e for e in range(MAX_EPOCHS, MIN_EPOCHS, -10)
+                       if study_trials(study, sizes(e)[2]) >= MIN_TRIALS), MIN_EPOCHS)
+    eval_every, warmup, costs = sizes(epochs)
+    # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials; the
+    # seeds are ensemble.n_seeds: auto's (an explicit count wins in `apply`, and the plan
+    # does not read it: changing it re-runs only train)
+    needed = OVERHEAD_STEP * math.ceil(MAX_AUTO_SEEDS * views * costs.fit_seconds
+                                       / OVERHEAD_STEP)  # rounded up as the overhead is
+    if final > needed:
+        study, final = study + final - needed, needed
+    n_seeds = int(min(MAX_AUTO_SEEDS, max(1, final // max(costs.fit_seconds * views, 1e-9))))
+    n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
+                else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
     return Plan(
-        budget_seconds=budget, measured=measured, batch_size=batch, epochs=epochs,
-        eval_every=eval_every, n_warmup_steps=min(warmup, epochs),
-        lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), overhead_seconds=overhead,
-        reference_seconds=reference, study_seconds=study, final_seconds=final,
-        trial_seconds=trial, expected_trials=expected,
-        n_startup_trials=int(min(8, max(2, expected // 3))))
+        budget_seconds=budget, rows=measured.rows, fit_rows=measured.fit_rows,
+        inputs=measured.inputs, n_folds=measured.n_folds, device=measured.device,
+        batch_size=batch, epochs=epochs, eval_every=eval_every, n_warmup_steps=warmup,
+        lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), n_trials=n_trials,
+        n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
+        gbm_rounds=gbm_rounds(cfg, measured, GBM_SHARE * reference),
+        overhead_seconds=overhead, reference_seconds=round(reference, 1),
+        study_seconds=round(study, 1), final_seconds=round(final, 1))
 
 
 def sized(cfg: Config, rows: int, device: str = "cpu") -> Config:

@@ -63,10 +63,11 @@ class ScaledLasso(Lasso):
 
 class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
     """LightGBM boosted until a held-out share of the fitting rows stops improving for
-    `early_stopping_rounds` rounds, or `time_limit` seconds have passed, or `max_rounds`;
-    with `refit`, boosted again on every fitting row for the rounds found / (1 - share)
-    (the held-out rows are data too; on small data they are a tenth of what it learns from),
-    when that fits in what is left of `time_limit`."""
+    `early_stopping_rounds` rounds, or `max_rounds`; with `refit`, boosted again on every
+    fitting row for the rounds found / (1 - share) (the held-out rows are data too; on small
+    data they are a tenth of what it learns from). Deterministic: the clock decides nothing
+    unless `time_limit` (a safety net, in seconds for the whole fit) is hit, which cuts the
+    boosting short and keeps the searched model without a refit (`capped_` says so)."""
 
     def __init__(self, learning_rate: float = 0.03, num_leaves: int = 15,
                  min_child_samples: int = 10, feature_fraction: float = 0.5,
@@ -87,13 +88,18 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         self.seed = seed
         self.refit = refit
 
+    def booster_params(self) -> dict:
+        """LightGBM's parameters for this model (the plan times a round with them)."""
+        return {"objective": "regression", "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
+                "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
+                "num_threads": self.threads, "seed": self.seed, "deterministic": True,
+                "force_row_wise": True, "verbosity": -1}
+
     def fit(self, x: np.ndarray, y: np.ndarray) -> EarlyStoppedGBM:
-        params = {"objective": "regression", "learning_rate": self.learning_rate,
-                  "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
-                  "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
-                  "num_threads": self.threads, "seed": self.seed, "deterministic": True,
-                  "force_row_wise": True, "verbosity": -1}
+        params = self.booster_params()
         self.n_features_in_ = x.shape[1]
+        self.capped_ = False
         if len(y) < 2:  # a fold of one fitting row: nothing to hold out, no tree can split,
             self.booster_ = lgb.train(params, lgb.Dataset(x, y), 1)  # the model is its value
             self.n_rounds_ = 1
@@ -103,54 +109,61 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         if held.all() or not held.any():
             held = np.zeros(len(y), dtype=bool)
             held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
-        started = time.monotonic()
+        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
         fit_set = lgb.Dataset(x[~held], y[~held], free_raw_data=True)
         held_set = lgb.Dataset(x[held], y[held], reference=fit_set)
+        search = _Stopper(self.early_stopping_rounds, deadline)
         self.booster_ = lgb.train(params, fit_set, self.max_rounds, valid_sets=[held_set],
-                                  callbacks=[_stopper(self.early_stopping_rounds,
-                                                      self.time_limit)])
+                                  callbacks=[search])
         self.n_rounds_ = self.booster_.best_iteration or self.booster_.current_iteration()
-        rounds = max(1, round(self.n_rounds_ / (1 - held.mean())))
-        if self.refit and self._refit_fits(rounds, time.monotonic() - started, held.mean()):
-            self.booster_ = lgb.train(params, lgb.Dataset(x, y), rounds)
-            self.n_rounds_ = rounds
+        self.capped_ = search.out_of_time
+        if self.refit and not self.capped_:
+            rounds = max(1, round(self.n_rounds_ / (1 - held.mean())))
+            refit = _Stopper(None, deadline)
+            booster = lgb.train(params, lgb.Dataset(x, y), rounds, callbacks=[refit])
+            if refit.out_of_time:  # a refit cut short would be weaker than the search's model
+                self.capped_ = True
+            else:
+                self.booster_, self.n_rounds_ = booster, rounds
+        self.n_features_in_ = x.shape[1]
         return self
-
-    def _refit_fits(self, rounds: int, spent: float, share: float) -> bool:
-        """Whether a refit of `rounds` rounds on every row fits in what is left of
-        `time_limit`, at the search's cost per round and row (else the search's model stays:
-        a refit cut short would be weaker than it)."""
-        if self.time_limit is None:
-            return True
-        per_round = spent / max(self.booster_.current_iteration(), 1) / max(1 - share, 1e-9)
-        return rounds * per_round <= self.time_limit - spent
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "booster_")
         return self.booster_.predict(x, num_iteration=self.n_rounds_)
 
 
-def _stopper(patience: int, seconds: float | None):
+class _Stopper:
     """A LightGBM callback ending the boosting at the best round so far once the held-out
-    score has not improved for `patience` rounds, or once `seconds` have passed."""
-    deadline = None if seconds is None else time.monotonic() + seconds
-    best = {"round": 0, "score": float("inf"), "result": None}
+    score has not improved for `patience` rounds (None: never), or once the clock passes
+    `deadline` (time.monotonic(); `out_of_time` is then set)."""
 
-    def callback(env: lgb.callback.CallbackEnv) -> None:
-        score = env.evaluation_result_list[0][2]
-        if score < best["score"]:
-            best.update(round=env.iteration, score=score, result=env.evaluation_result_list)
-        out_of_time = deadline is not None and time.monotonic() > deadline
-        if out_of_time or env.iteration - best["round"] >= patience:
+    order = 30  # where LightGBM's own early stopping runs
+
+    def __init__(self, patience: int | None, deadline: float | None) -> None:
+        self.patience, self.deadline = patience, deadline
+        self.best = {"round": 0, "score": float("inf"), "result": []}
+        self.out_of_time = False
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        best = self.best
+        if env.evaluation_result_list:
+            score = env.evaluation_result_list[0][2]
+            if score < best["score"]:
+                best.update(round=env.iteration, score=score,
+                            result=env.evaluation_result_list)
+        else:  # nothing held out: every round is the best so far
+            best.update(round=env.iteration)
+        self.out_of_time = self.deadline is not None and time.monotonic() > self.deadline
+        patience_out = self.patience is not None and env.iteration - best["round"] >= \
+            self.patience
+        if self.out_of_time or patience_out:
             raise lgb.callback.EarlyStopException(best["round"], best["result"])
-
-    callback.order = 30  # where LightGBM's own early stopping runs
-    return callback
 
 
 def gbm_reference(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
                   threads: int = 0) -> RegressorMixin:
-    """Gradient-boosted trees on the preprocessed features."""
+    """Gradient-boosted trees on the preprocessed features; `time_limit` seconds per fit."""
     return EarlyStoppedGBM(cfg.gbm_learning_rate, cfg.gbm_num_leaves, cfg.gbm_min_child_samples,
                            cfg.gbm_feature_fraction, cfg.gbm_lambda_l2, cfg.gbm_max_rounds,
                            cfg.gbm_early_stopping_rounds, cfg.gbm_validation_share, time_limit,
@@ -169,7 +182,8 @@ def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int,
                      seconds: float | None = None, threads: int = 0,
                      on_fold: Callable[[str, int], None] | None = None) -> References:
     """Cross-validate the reference models on the MLP's folds and base features, the GBM
-    within `seconds` over all folds when given; `on_fold(model, fold)` after each fit."""
+    cut short (a safety net) past `seconds` / folds on a fold; `on_fold(model, fold)` after
+    each fit. `seconds` is kept in the fitted models: a planned figure, not a clock reading."""
     y, kept = setup.y, ~setup.folds.excluded
     scores, oof, members = {}, {}, {}
     per_fold = None if seconds is None else seconds / setup.folds.n_folds

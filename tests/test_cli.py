@@ -198,8 +198,9 @@ def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(
     code, err = stage_main(tmp_path, monkeypatch, capsys, "prepare", "--out",
                            str(tmp_path / "prepared"))
     assert code == 0, err  # prepare reads no cv params: the folds are checked where used
-    for stage in (["reference", "--out", str(tmp_path / "reference")],
-                  ["plan", "--out", str(tmp_path / "plan")]):
+    for stage in (["plan", "--out", str(tmp_path / "plan")],
+                  ["reference", "--plan", str(tmp_path / "plan"), "--out",
+                   str(tmp_path / "reference")]):
         code, err = stage_main(tmp_path, monkeypatch, capsys, *stage,
                                "--prepared", str(tmp_path / "prepared"))
         assert code == 2 and err.strip() == (
@@ -210,10 +211,10 @@ def test_fewer_rows_than_folds_stops_plan_and_reference_with_one_line(
     # rows a fold) run
     make_houses(needed, seed=1).to_csv(tmp_path / "raw" / "train.csv", index=False)
     for stage in (["prepare", "--out", str(tmp_path / "prepared")],
-                  ["reference", "--prepared", str(tmp_path / "prepared"), "--out",
-                   str(tmp_path / "reference")],
                   ["plan", "--prepared", str(tmp_path / "prepared"), "--out",
-                   str(tmp_path / "plan")]):
+                   str(tmp_path / "plan")],
+                  ["reference", "--prepared", str(tmp_path / "prepared"), "--plan",
+                   str(tmp_path / "plan"), "--out", str(tmp_path / "reference")]):
         assert stage_main(tmp_path, monkeypatch, capsys, *stage) == (0, "")
 
 

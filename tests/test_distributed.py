@@ -224,10 +224,12 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_stage_resumes(tmp_path, da
     root = make_project(tmp_path, database("optuna"), tracking,
                         model={"epochs": 1500, "eval_every": 100},
                         tune={"n_trials": 3, "pruner": {"kind": "none"}})
+    tuned = set(load_config(root / "params.yaml").tune.search_space)
     worker = start(root, "tune-worker", "--threads", "1")
     deadline = time.monotonic() + 120
     killed = None
-    while killed is None:  # once one trial is complete and the next is under way
+    while killed is None:  # once one trial is complete and the next is under way with its
+        # parameters stored (killed before, its retry would draw them anew)
         assert worker.poll() is None, worker.communicate()
         assert time.monotonic() < deadline, "the worker never got to a second trial"
         time.sleep(0.2)
@@ -235,13 +237,14 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_stage_resumes(tmp_path, da
         if study is None:
             continue
         trials = study.get_trials(deepcopy=False)
-        running = [t for t in trials if t.state.name == "RUNNING"]
+        running = [t for t in trials if t.state.name == "RUNNING" and set(t.params) == tuned]
         if any(t.state.name == "COMPLETE" for t in trials) and running:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             killed = running[0].number
     before = {t.number: (t.state.name, t.value, t.params) for t in the_study(root).trials}
     assert before[killed][0] == "RUNNING"  # nobody is left to say otherwise ...
+    assert set(before[killed][2]) == tuned
     stage = subprocess.run(pipeline_cmd(root, "tune", "--out", str(root / "tune")), cwd=root,
                            env=env(), text=True, capture_output=True, timeout=240)
     assert stage.returncode == 0, stage.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -421,6 +422,29 @@ def test_optuna_dashboard_reads_the_study_storage(project):
     best = json.loads((project / "data/tune/best_params.json").read_text())
     assert best["study"] in {s["study_name"] for s in body["study_summaries"]}
     assert (project / "data/optuna/optuna.db").read_bytes() == before  # it only read
+
+
+def lock_and_reports(project: Path) -> dict[str, bytes]:
+    files = [project / "dvc.lock", *sorted((project / "reports").rglob("*"))]
+    return {str(p.relative_to(project)): p.read_bytes() for p in files if p.is_file()}
+
+
+def test_a_forced_rerun_leaves_dvc_lock_and_the_reports_byte_identical(tmp_path):
+    """`dvc repro --force` on unchanged code, params and data rebuilds every output to the
+    same bytes: the plan decides the same, the study (resumed) runs no trial, the GBM and the
+    final fit are seeded and stop by rounds and epochs, not by the clock."""
+    project = small_project(tmp_path)
+    dvc(project, "repro")
+    first = lock_and_reports(project)
+    forced = dvc(project, "repro", "--force")
+    assert re.search(r"study \S+ in .*: 4 trials already finished; running until it holds 4",
+                     forced.stdout + forced.stderr)
+    second = lock_and_reports(project)
+    assert set(second) == set(first) and "reports/plots/residuals.png" in first
+    differ = [name for name in first if first[name] != second[name]]
+    lock = "\n".join(difflib.unified_diff(first["dvc.lock"].decode().splitlines(),
+                                         second["dvc.lock"].decode().splitlines(), lineterm=""))
+    assert not differ, (differ, lock)
 
 
 def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):

@@ -24,6 +24,7 @@ def test_the_gbm_stops_early_and_refits_every_row_for_the_rounds_found_scaled():
     assert 1 <= searched.n_rounds_ < 10_000 - 30  # stopped by the held-out rows
     held = np.random.default_rng(1).random(len(y)) < 0.1  # the same rows the fit held out
     assert refitted.n_rounds_ == round(searched.n_rounds_ / (1 - held.mean()))
+    assert not searched.capped_ and not refitted.capped_
     x_new, y_new = noisy_step(2_000, seed=5)
     for model in (searched, refitted):
         assert np.sqrt(np.mean((model.predict(x_new) - y_new) ** 2)) < 0.75  # noise is 0.5
@@ -43,15 +44,25 @@ def test_the_gbm_fits_the_fewest_rows_a_fold_can_have(rows):
     assert np.all((y.min() - slack <= searched) & (searched <= y.max() + slack))
 
 
-def test_the_gbm_keeps_to_its_time_limit_and_skips_a_refit_that_would_not_fit():
+def test_a_time_limit_not_reached_changes_nothing():
+    """The clock decides nothing unless the cap is hit: the same model with or without it."""
+    x, y = noisy_step(2_000)
+    free = EarlyStoppedGBM(early_stopping_rounds=30, seed=1).fit(x, y)
+    capped = EarlyStoppedGBM(early_stopping_rounds=30, seed=1, time_limit=600.0).fit(x, y)
+    assert not capped.capped_ and capped.n_rounds_ == free.n_rounds_
+    assert capped.booster_.model_to_string() == free.booster_.model_to_string()
+
+
+def test_the_gbm_keeps_to_its_time_limit_and_says_it_was_cut():
     x, y = noisy_step(100_000)
     started = time.monotonic()
     model = EarlyStoppedGBM(learning_rate=0.001, early_stopping_rounds=10_000,
                             time_limit=1.0, refit=True).fit(x, y)
     # 1 s of boosting plus building the data sets (without the limit: up to 10 000 rounds)
     assert time.monotonic() - started < 8.0
-    # stopped by time: no time is left to refit, so the searched model is kept
+    # stopped by time: no refit, the searched model is kept, and the model says it was cut
     assert model.booster_.best_iteration == model.n_rounds_  # the searched booster's own
+    assert model.capped_
 
 
 def test_the_lasso_recovers_a_sparse_linear_target():

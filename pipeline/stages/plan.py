@@ -1,5 +1,6 @@
-"""plan: the sizes and time shares of this run (every "auto" in params.yaml), from the rows,
-the columns, the budget and one measured training epoch; printed first, written to plan.json."""
+"""plan: the sizes, counts and time shares of this run (every "auto" in params.yaml), from the
+rows, the columns, the budget and one measured training epoch and boosting round; printed
+first, written to plan.json (decisions only: the raw measurements go to the log)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.calibrate import epoch_seconds, features_seconds
+from pipeline.calibrate import epoch_seconds, features_seconds, gbm_seconds, searches_network
 from pipeline.config import Config
-from pipeline.cv import make_folds
+from pipeline.cv import make_folds, model_target
 from pipeline.data.prepared import load_prepared
 from pipeline.io import atomic_dir, write_json
-from pipeline.plan import Measured, Plan, batch_size, make_plan
+from pipeline.plan import Measured, Plan, batch_size, make_plan, snap
 from pipeline.runtime import record_time, resolve_device, set_threads, timings_dir
 
 log = logging.getLogger("pipeline")
@@ -21,25 +22,34 @@ log = logging.getLogger("pipeline")
 def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     """Write `out_dir`/plan.json."""
     started = time.monotonic()
-    set_threads(None, cfg.base.threads)
+    threads = set_threads(None, cfg.base.threads)
     device = resolve_device(cfg.base.device)
     prepared = load_prepared(prepared_dir)
     train, schema = prepared.train, prepared.schema
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
-    fit_rows = len(folds.fit_rows[0])
-    log.info("measuring one epoch on this machine (%s)", device)
+    fit_rows = folds.fit_rows[0]
+    log.info("measuring one epoch and one boosting round on this machine (%s)", device)
     seconds, width, x = features_seconds(train, folds, schema, cfg)
-    batch = batch_size(cfg, fit_rows, device)
-    measured = Measured(rows=len(train), fit_rows=fit_rows, inputs=width,
-                        n_folds=folds.n_folds, device=device,
-                        epoch_seconds=epoch_seconds(x, train, schema, folds, cfg, batch,
-                                                    cfg.base.seed, device),
-                        features_seconds=seconds)
+    batch = batch_size(cfg, len(fit_rows), device)
+    epoch = epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device)
+    narrow = (epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device,
+                            network="narrowest") if searches_network(cfg) else epoch)
+    gbm_setup, gbm_round = gbm_seconds(x[fit_rows], model_target(train, schema)[fit_rows],
+                                       cfg.reference, cfg.base.seed, threads)
+    measured = Measured(rows=len(train), fit_rows=len(fit_rows), inputs=width,
+                        n_folds=folds.n_folds, device=device, epoch_seconds=epoch,
+                        trial_epoch_seconds=(epoch + narrow) / 2, features_seconds=seconds,
+                        gbm_round_seconds=gbm_round, gbm_setup_seconds=gbm_setup)
+    log.info("measured (planned as, snapped up to a half-octave grid): epoch %.4g s (%.4g), "
+             "a trial's mean epoch %.4g s (%.4g), fold preprocessing %.3g s (%.3g), boosting "
+             "round %.3g ms (%.3g), GBM data set %.3g s (%.3g)", epoch, snap(epoch),
+             measured.trial_epoch_seconds, snap(measured.trial_epoch_seconds), seconds,
+             snap(seconds), 1000 * gbm_round, 1000 * snap(gbm_round), gbm_setup,
+             snap(gbm_setup))
     plan = make_plan(cfg, measured)
-    for line in plan.lines():
+    for line in plan.lines(cfg, measured):
         log.info("%s", line)
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / "plan.json", plan.to_dict())
     record_time(timings_dir(prepared_dir), "plan", started)
     return plan
-

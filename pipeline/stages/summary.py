@@ -1,4 +1,5 @@
-"""summary: what the last run scored, and where its results are and how to open them."""
+"""summary: what the last run scored, where its results are and how to open them, and whether
+it kept to its budget and plan (a run over budget, or cut by a time cap, is said loudly)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.io import read_json
+from pipeline.plan import TIME_CAP_FILE
 from pipeline.report import reference_key, rounded
 from pipeline.runtime import timings_dir
 from pipeline.services import masked
@@ -15,7 +17,8 @@ from pipeline.tracking_store import resolve_tracking_uri
 
 
 def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
-        submission: Path, started: float | None = None, plan_dir: Path = Path("data/plan")) -> str:
+        submission: Path, started: float | None = None, plan_dir: Path = Path("data/plan"),
+        reference_dir: Path = Path("data/reference")) -> str:
     """Print (and return) the summary; `started` (a Unix time) is when the run began."""
     metrics = read_json(metrics_path)
     best = read_json(Path(tune_dir) / "best_params.json")
@@ -44,24 +47,76 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
         lines.append(f"registry:   models:/{cfg.tracking.registered_model}@"
                      f"{cfg.tracking.champion_alias} (the best final model on this target, scale, "
                      "rows and data)")
-    lines.append(_time_line(cfg.base.budget_minutes, started, timings_dir(tune_dir)))
     plan_path = Path(plan_dir) / "plan.json"
-    if plan_path.exists():
-        plan = read_json(plan_path)
-        lines.append(f"device:     {plan['measured']['device']}; sizes: batch "
-                     f"{plan['batch_size']}, {plan['epochs']} epochs (data/plan/plan.json)")
+    plan = read_json(plan_path) if plan_path.exists() else None
+    stages = _stage_seconds(timings_dir(Path(tune_dir)), started)
+    lines.append(time_line(cfg.base.budget_minutes, stages, plan,
+                           None if started is None else (time.time() - started)))
+    if plan is not None:
+        lines.append(f"device:     {plan['device']}; sizes: batch {plan['batch_size']}, "
+                     f"{plan['epochs']} epochs, {plan['n_trials']} trials, {plan['n_seeds']} "
+                     "seeds (data/plan/plan.json)")
+    lines += cap_lines([Path(tune_dir), Path(reference_dir)])
     text = "\n".join(lines)
     print(text, flush=True)
     return text
 
 
-def _time_line(budget_minutes: float, started: float | None, timings: Path) -> str:
-    """How much of the budget the run used: the whole run when its start is known, else
-    the stages that ran last (their wall time, noted by each in `timings`)."""
-    stages = {p.stem: json.loads(p.read_text())["seconds"] for p in timings.glob("*.json")}
+# a stage's wall time against the plan's share for it; the others share the plan's overhead
+PLANNED = {"tune": "study_seconds", "reference": "reference_seconds", "train": "final_seconds"}
+OTHERS = "start-ups and the other stages"
+
+
+def _stage_seconds(timings: Path, started: float | None) -> dict[str, float]:
+    """Each stage's last wall time (its note in `timings`); with `started`, only the stages
+    that ran since."""
+    return {p.stem: json.loads(p.read_text())["seconds"]
+            for p in sorted(timings.glob("*.json"))
+            if started is None or p.stat().st_mtime >= started}
+
+
+def time_line(budget_minutes: float, stages: dict[str, float], plan: dict | None,
+              used_seconds: float | None) -> str:
+    """How much of the budget the run used (the whole run when its wall time is known, else
+    the stages' sum); over the budget, loudly, with the stages that overran their plan."""
     parts = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in sorted(stages.items()))
-    if started is not None:
-        used = (time.time() - started) / 60
+    used = (used_seconds if used_seconds is not None else sum(stages.values())) / 60
+    if used > budget_minutes:
+        return (f"OVER BUDGET: used {used:.1f} of {budget_minutes:g} min "
+                f"(+{100 * (used / budget_minutes - 1):.0f}%): "
+                f"{overran(stages, plan, used * 60)} ({parts})")
+    if used_seconds is not None:
         return f"time:       used {used:.1f} of {budget_minutes:g} min ({parts})"
-    return (f"time:       the stages that ran last took {sum(stages.values()) / 60:.1f} min "
-            f"({parts}) of a {budget_minutes:g} min budget")
+    return (f"time:       the stages that ran last took {used:.1f} min ({parts}) of a "
+            f"{budget_minutes:g} min budget")
+
+
+def overran(stages: dict[str, float], plan: dict | None, used_seconds: float) -> str:
+    """Which parts of the run took longer than the plan gave them, worst first."""
+    if plan is None:
+        return "no plan to compare with (data/plan/plan.json)"
+    over = []
+    for stage, key in PLANNED.items():
+        if stage in stages and stages[stage] > plan[key]:
+            over.append((stages[stage] - plan[key], f"{stage} took {stages[stage] / 60:.1f} "
+                         f"min of its planned {plan[key] / 60:.1f}"))
+    others = used_seconds - sum(stages.get(stage, 0.0) for stage in PLANNED)
+    if others > plan["overhead_seconds"]:
+        over.append((others - plan["overhead_seconds"],
+                     f"{OTHERS} took {others / 60:.1f} min of the planned "
+                     f"{plan['overhead_seconds'] / 60:.1f}"))
+    if not over:
+        return "no part overran its plan by itself"
+    return "; ".join(text for _, text in sorted(over, reverse=True))
+
+
+def cap_lines(directories: list[Path]) -> list[str]:
+    """A loud line per stage whose time cap cut it short (its TIME_CAP_FILE)."""
+    lines = []
+    for directory in directories:
+        path = directory / TIME_CAP_FILE
+        if path.exists() and (record := read_json(path))["hit"]:
+            lines.append(f"TIME CAP HIT in {record['stage']}: {record['cut']}; rerun on a "
+                         "quieter machine or with a larger base.budget_minutes for outputs "
+                         "that a rerun reproduces")
+    return lines

@@ -28,7 +28,7 @@ from pipeline.io import (
     write_csv,
     write_json,
 )
-from pipeline.plan import Plan
+from pipeline.plan import read_plan
 from pipeline.progress import steps
 from pipeline.reference import References
 from pipeline.registry import lineage, register_final_model
@@ -55,7 +55,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     started = time.monotonic()
     check_writable(out_dir)  # before the fit, not after it
     set_threads(None, cfg.base.threads)
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
+    plan = read_plan(plan_dir)
     prepared = load_prepared(prepared_dir)
     best = read_json(best_params_path)
     references: References = load_pickle(references_path)

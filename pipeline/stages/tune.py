@@ -1,5 +1,6 @@
-"""tune: run (or resume) the Optuna study until it holds tune.n_trials finished trials, with
-any workers sharing it; write best_params.json and trials.csv from the study."""
+"""tune: run (or resume) the Optuna study until it holds the plan's trials (tune.n_trials, or
+what the study's share holds), with any workers sharing it; write best_params.json and
+trials.csv from the study. The clock only matters if the study's time cap is hit."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import logging
 import time
 from pathlib import Path
 
+import optuna
 import pandas as pd
 
 from pipeline import report
 from pipeline.config import Config, to_dict
-from pipeline.config.fields import AUTO
-from pipeline.io import atomic_dir, read_json, write_csv, write_json
-from pipeline.plan import PRUNED_WORK, Plan
+from pipeline.io import atomic_dir, write_csv, write_json
+from pipeline.plan import TIME_CAP_FILE, cap_record, read_plan
 from pipeline.progress import Progress
 from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.services import masked
@@ -22,6 +23,7 @@ from pipeline.tune.session import open_tuning
 from pipeline.tune.study import run_study
 from pipeline.tune.trials import (
     COMPLETE,
+    FINISHED,
     MIN_TRIALS_FOR_IMPORTANCES,
     TrialRecord,
     best_trial,
@@ -38,33 +40,31 @@ log = logging.getLogger("pipeline")
 
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
         storage_dir: Path) -> dict:
-    """Write `out_dir`: best_params.json (the best trial's params and model, the full trials'
-    wall time) and trials.csv."""
+    """Write `out_dir`: best_params.json (the best trial's params and model), trials.csv and
+    time_cap.json (whether the study's time cap cut it short)."""
     started = time.monotonic()
     set_threads(None, cfg.base.threads, cfg.tune.n_jobs)
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
-    seconds = plan.study_deadline_seconds(cfg)
-    deadline = None if seconds is None else started + seconds
+    plan = read_plan(plan_dir)
+    cap = plan.study_cap_seconds(cfg)
+    n_trials = plan.trials(cfg)
     cfg = plan.apply(cfg)
-    n_trials = None if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
-    progress = Progress(n_trials or plan.expected_trials, "study", "trials")
+    progress = Progress(n_trials, "study", "trials")
 
     def on_record(record: TrialRecord, best: float) -> None:
         notes = {"best": round(best, 5) if best == best else "-"}
-        if deadline is not None:
-            notes["time left"] = f"{max(deadline - time.monotonic(), 0) / 60:.1f} min"
+        if t.deadline is not None:
+            notes["cap in"] = f"{max(t.deadline - time.monotonic(), 0) / 60:.1f} min"
         progress.update(1, **notes)
 
-    t = open_tuning(cfg, prepared_dir, storage_dir, deadline=deadline, on_record=on_record)
+    t = open_tuning(cfg, prepared_dir, storage_dir, cap_seconds=cap, on_record=on_record)
     study, name = t.study, t.name
-    log.info("study %s in %s: %d trials already finished; running %s", name,
-             masked(t.storage), finished_trials(study),
-             f"until it holds {n_trials}" if n_trials else
-             f"for {seconds / 60:.1f} min (the study's share of the budget)")
+    log.info("study %s in %s: %d trials already finished; running until it holds %d%s", name,
+             masked(t.storage), finished_trials(study), n_trials,
+             "" if cap is None else f" (time cap {cap / 60:.1f} min)")
     status = "FAILED"
     try:
-        run_study(study, t.objective, n_trials, deadline, cfg.tune.n_jobs, t.on_trial,
-                  wait_for_others=True, trial_estimate=plan.trial_seconds * PRUNED_WORK)
+        run_study(study, t.objective, n_trials, t.deadline, cfg.tune.n_jobs, t.on_trial,
+                  wait_for_others=True)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -101,6 +101,9 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
               "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
               "model": to_dict(cfg.model.replace(best.params, "model."))}
     trials = pd.DataFrame(trials_table(study))
+    cut = study_cut(study, n_trials, cap)
+    if cut:
+        log.warning("TIME CAP: %s", cut)
     if why_not:
         log.info("no parameter importances plot: %s", why_not)
     elif caution:
@@ -108,11 +111,28 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "trials.csv", trials)
         write_json(tmp / "best_params.json", result)
+        write_json(tmp / TIME_CAP_FILE, cap_record("tune", cap, cut))
         _log_study(t.tracker, t.parent_run, trials, importances, tmp / "trials.csv",
                    len(study.get_trials(deepcopy=False, states=COMPLETE)))
     record_time(timings_dir(prepared_dir), "tune", started, trials=finished_trials(study),
                 full_trial_seconds=full_trial_seconds(study))
     return result
+
+
+def study_cut(study: optuna.Study, n_trials: int, cap: float | None) -> str | None:
+    """What the study's time cap cut, in a sentence, or None: planned trials that did not
+    run, trials it pruned (earlier runs' too: the study holds them)."""
+    by_time = sum(t.user_attrs.get("pruned_by") == "time"
+                  for t in study.get_trials(deepcopy=False, states=FINISHED))
+    missing = n_trials - finished_trials(study)
+    if by_time == 0 and missing <= 0:
+        return None
+    parts = [f"{finished_trials(study)} of the {n_trials} planned trials finished"]
+    if by_time:
+        parts.append(f"{by_time} pruned when the time ran out")
+    limit = "" if cap is None else f" ({cap / 60:.1f} min)"
+    return (f"the study's time cap{limit} cut it short: {', '.join(parts)}; its best trial, "
+            "and every output after it, depend on this machine's speed")
 
 
 def study_description(name: str, counts: dict[str, int], best: TrialRecord | None,

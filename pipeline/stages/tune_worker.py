@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.config.fields import AUTO
-from pipeline.io import read_json
-from pipeline.plan import Plan
+from pipeline.plan import read_plan
 from pipeline.runtime import set_threads
 from pipeline.services import masked
 from pipeline.tune.session import open_tuning
@@ -45,10 +43,10 @@ class WorkerReport:
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
         max_trials: int | None = None, threads: int | None = None) -> WorkerReport:
     """Contribute trials to the shared study until it holds tune.n_trials finished ones (the
-    plan's expected trials when that is auto), or this worker ran `max_trials`."""
+    plan's trials when that is auto), or this worker ran `max_trials`."""
     set_threads(threads, cfg.base.threads, cfg.tune.n_jobs)
-    plan = Plan.from_dict(read_json(Path(plan_dir) / "plan.json"))
-    n_trials = plan.expected_trials if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
+    plan = read_plan(plan_dir)
+    n_trials = plan.trials(cfg)
     cfg = plan.apply(cfg)
     me = worker_id()
     t = open_tuning(cfg, prepared_dir, storage_dir, worker=me)

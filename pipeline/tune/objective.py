@@ -24,13 +24,20 @@ from pipeline.progress import steps
 from pipeline.runtime import resolve_device
 from pipeline.tune.trials import ATTR_DECIMALS, fold_attrs
 
+# data: keys naming where the files are: the files' bytes (the data fingerprint) count instead
+DATA_PATHS = ("train", "test", "sample_submission")
+
 
 def study_name(cfg: Config, data_fingerprint: str) -> str:
     """Name the study after everything that makes its trials comparable.
 
-    Changing the search space, features, folds, fixed model params, seed or data starts a new
-    study in the same storage; changing only n_trials or timeout continues the old one.
+    Changing the data (the files' bytes, or any `data:` key but the files' paths: columns
+    dropped, kinds, levels, missing-value strings, id, target and its scale), the features,
+    the folds, the seed, the model's fixed params or planned sizes, the search space or the
+    pruner starts a new study in the same storage; changing only n_trials or timeout (or
+    moving the same files) continues the old one. `cfg` has its sizes resolved by the plan.
     """
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in DATA_PATHS}
     identity = {
         "search_space": {k: to_dict(v) for k, v in cfg.tune.search_space.items()},
         "objective_rows": cfg.tune.objective_rows,
@@ -39,8 +46,8 @@ def study_name(cfg: Config, data_fingerprint: str) -> str:
         "features": to_dict(cfg.features),
         "cv": to_dict(cfg.cv),
         "seed": cfg.base.seed,
-        "log_target": cfg.data.log_target,
         "data": data_fingerprint,
+        "data_keys": data,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{cfg.tune.study_name}-{digest}"

@@ -46,6 +46,7 @@ class Tuning:
     parent_run: str
     objective: Callable[[optuna.Trial], float]
     on_trial: Callable[[TrialRecord], None]
+    deadline: float | None  # time.monotonic() when the study's time cap runs out
 
 
 def resolve_storage(cfg: Config, storage_dir: Path) -> str:
@@ -59,11 +60,12 @@ def resolve_storage(cfg: Config, storage_dir: Path) -> str:
 
 
 def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
-                worker: str | None = None, deadline: float | None = None,
+                worker: str | None = None, cap_seconds: float | None = None,
                 on_record: Callable[[TrialRecord, float], None] | None = None) -> Tuning:
     """Open (or create) the study and its MLflow parent run; build the objective (pruning
-    any trial still running at `deadline`). `cfg` has its sizes resolved by the plan;
-    `on_record(record, best)` follows each logged trial (progress)."""
+    any trial still running once `cap_seconds` have passed from the end of this set-up).
+    `cfg` has its sizes resolved by the plan; `on_record(record, best)` follows each logged
+    trial (progress)."""
     quiet_optuna()
     prepared = load_prepared(prepared_dir)
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
@@ -95,9 +97,11 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
         if on_record is not None:
             on_record(record, best_value)
 
+    # the set-up is part of the run's overhead, not of the study's share
+    deadline = None if cap_seconds is None else time.monotonic() + cap_seconds
     objective = make_objective(setup.features, setup.y, setup.folds, cfg, deadline,
                                show_epochs=True)
-    return Tuning(study, url, name, tracker, parent, objective, on_trial)
+    return Tuning(study, url, name, tracker, parent, objective, on_trial, deadline)
 
 
 def study_parent_run(study: optuna.Study, storage: optuna.storages.BaseStorage,

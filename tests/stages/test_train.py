@@ -75,7 +75,7 @@ def ready_to_train(tmp_path: Path, monkeypatch, test: pd.DataFrame | None = None
     cfg = load_config(tmp_path / "params.yaml")
     prepare.run(cfg, tmp_path / "prepared")
     plan.run(cfg, tmp_path / "prepared", tmp_path / "plan")
-    reference.run(cfg, tmp_path / "prepared", tmp_path / "reference")
+    reference.run(cfg, tmp_path / "prepared", tmp_path / "plan", tmp_path / "reference")
     write_json(tmp_path / "best_params.json", {"params": {}, "study": "s", "trial": 0})
     return ["--params", str(tmp_path / "params.yaml"), "-q", "train", "--prepared",
             str(tmp_path / "prepared"), "--plan", str(tmp_path / "plan"), "--best-params",
@@ -173,7 +173,7 @@ def test_a_model_that_cannot_be_written_is_one_line_and_the_old_one_stays(tmp_pa
     cfg = load_config(tmp_path / "params.yaml")
     prepare.run(cfg, tmp_path / "prepared")
     plan.run(cfg, tmp_path / "prepared", tmp_path / "plan")
-    reference.run(cfg, tmp_path / "prepared", tmp_path / "reference")
+    reference.run(cfg, tmp_path / "prepared", tmp_path / "plan", tmp_path / "reference")
     write_json(tmp_path / "best_params.json", {"params": {}, "study": "s", "trial": 0})
     folder = tmp_path / "out"
     out = folder / "models"

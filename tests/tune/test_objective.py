@@ -53,6 +53,74 @@ def test_study_name_tracks_what_makes_trials_comparable(competition):
     assert study_name(base, "h") != study_name(base, "other data")
 
 
+# One change per key that changes what a trial sees (section, key, new value): each must
+# start a new study. Every data: and features: key is here (a test holds the lists whole).
+DATA_PATHS = ("train", "test", "sample_submission")  # the files' bytes count, not their paths
+IDENTITY_CHANGES = [
+    ("data", "id_column", "YearBuilt"),
+    ("data", "target", "GrLivArea"),
+    ("data", "id_type", "text"),
+    ("data", "log_target", False),
+    ("data", "drop_columns", ["MSZoning"]),
+    ("data", "column_types", {"ExterQual": "ordinal", "PoolQC": "ordinal",
+                              "OverallQual": "categorical"}),
+    ("data", "ordinal_levels", {"ExterQual": ["Fa", "Po", "TA", "Gd", "Ex"],
+                                "PoolQC": ["None", "Fa", "TA", "Gd", "Ex"]}),
+    ("data", "na_values", ["NA"]),
+    ("data", "column_na_values", {"MSZoning": ["FV"]}),
+    ("features", "fill_none", []),
+    ("features", "derived", {}),
+    ("features", "products", {"AreaQual": ["GrLivArea", "OverallQual"]}),
+    ("features", "indicators", {"HasPool": "LotFrontage"}),
+    ("features", "group_impute", {}),
+    ("features", "log1p_skew_threshold", 2.0),
+    ("features", "numeric_impute", "mean"),
+    ("features", "clip_to_fit_range", True),
+    ("features", "numeric_scaling", "quantile"),
+    ("features", "min_category_count", 3),
+    ("features", "max_onehot_levels", 2),
+    ("features", "wide_encodings", ["frequency"]),
+    ("features", "add_missing_indicators", True),
+    ("features", "fit_exclude", [{"GrLivArea": {"greater_than": 2900}}]),
+    ("cv", "n_folds", 4),
+    ("base", "seed", 8),
+    # the plan's sizes, as plan.apply fills them in
+    ("model", "epochs", 13),
+    ("model", "batch_size", 64),
+    ("model", "lr", 0.02),
+    ("model", "eval_every", 4),
+    ("model", "width", 32),
+    ("tune", "objective_rows", "fit"),
+    ("tune", "pruner", {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 6}),
+]
+
+
+@pytest.mark.parametrize("section, key, value", IDENTITY_CHANGES,
+                         ids=[f"{s}.{k}" for s, k, _ in IDENTITY_CHANGES])
+def test_each_key_that_changes_what_a_trial_sees_starts_a_new_study(competition, section,
+                                                                    key, value):
+    base = config_from_dict(small_params(competition))
+    changed = config_from_dict(small_params(competition, **{section: {key: value}}))
+    assert getattr(getattr(changed, section), key) != getattr(getattr(base, section), key)
+    assert study_name(changed, "h") != study_name(base, "h")
+
+
+def test_every_data_and_features_key_is_in_the_identity_changes():
+    from pipeline.config import DataConfig, FeaturesConfig
+
+    covered = {(s, k) for s, k, _ in IDENTITY_CHANGES}
+    assert {("data", k) for k in DataConfig.model_fields if k not in DATA_PATHS} <= covered
+    assert {("features", k) for k in FeaturesConfig.model_fields} <= covered
+
+
+def test_the_same_bytes_under_other_paths_resume_the_same_study(competition, tmp_path):
+    base = config_from_dict(small_params(competition))
+    elsewhere = config_from_dict(small_params(competition, data={
+        "train": str(tmp_path / "copy" / "train.csv"), "test": str(tmp_path / "copy/test.csv"),
+        "sample_submission": None}))
+    assert study_name(elsewhere, "h") == study_name(base, "h")  # the data hash is the bytes'
+
+
 def test_suggest_covers_every_dimension_kind():
     space = {"lr": SearchDimension(low=1e-4, high=1e-2, log=True),
              "depth": SearchDimension(low=1, high=3, integer=True),
