@@ -41,7 +41,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from pipeline.serving import log_pyfunc
-from pipeline.tracking_store import artifact_location, check_server, open_client, tracking_uri
+from pipeline.tracking_store import (
+    absolute_store,
+    artifact_location,
+    check_server,
+    open_client,
+    tracking_uri,
+)
 
 # Optuna trial state -> MLflow run status and the run's `state` tag: a pruned trial finished
 # as intended (MLflow draws KILLED as a failure); only a failed trial is FAILED
@@ -110,7 +116,7 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, stage: str, seed: int, data_hash: str,
                  scored_rows: str | None = None) -> None:
-        self.uri = uri
+        self.uri = absolute_store(uri)
         check_server(uri)
         self.client = open_client(uri)
         self.experiment_id = self._experiment_id(experiment)

@@ -39,6 +39,18 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return DEFAULT_TRACKING_URI
 
 
+def absolute_store(uri: str) -> str:
+    """A SQLite store's URI with its file's absolute path (sqlite:///mlflow.db from the
+    working directory); other URIs as they are. MLflow caches one store per URI string, so a
+    relative one would keep pointing at the file of the directory it was first opened in."""
+    if not uri.startswith("sqlite:///"):
+        return uri
+    database, sep, query = uri.removeprefix("sqlite:///").partition("?")
+    if not database or database == ":memory:" or Path(database).is_absolute():
+        return uri
+    return f"sqlite:///{Path(database).resolve()}{sep}{query}"
+
+
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment keeps its artifacts: `mlruns/` beside the file of a SQLite store
     (for the default sqlite:///mlflow.db that is ./mlruns, MLflow's own default), so a stage
@@ -57,6 +69,7 @@ def open_client(uri: str, attempts: int = 8) -> MlflowClient:
     several workers start on a fresh database at once, all but one fail and retry. A SQLite
     file that does not exist yet is created, with its folder; a store that cannot be opened
     is a ServiceError naming it."""
+    uri = absolute_store(uri)
     _check_database(uri)
     for attempt in range(attempts):
         try:
