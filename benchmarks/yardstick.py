@@ -76,6 +76,12 @@ def competition_params(folder: Path) -> dict:
     return params
 
 
+def cpu_kind() -> str:
+    """The CPU's widest vector extension, as every figure must say."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "no AVX2"
+
+
 def raw_frame(train: pd.DataFrame, schema) -> pd.DataFrame:
     """The feature columns as a plain model takes them: numbers as floats, categories as
     pandas categories (missing as its own level), dates as days since 1970."""
@@ -166,8 +172,7 @@ def main() -> None:
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
     y = model_target(train, schema)
     kept = ~folds.excluded
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "no AVX2"
+    isa = cpu_kind()
     print(f"{args.folder.resolve().name}: {len(train)} rows, {len(schema.columns)} columns, "
           f"{folds.n_folds} folds; {platform.machine()}, {args.threads} threads, {isa}; "
           f"changes {args.set or 'none'}", flush=True)
