@@ -151,7 +151,11 @@ class _Training:
         self.layout = onehot_layout(self.x_flat, dense_width) if onehot_lookup else None
         if cfg.init == "data":
             self.model.init_from_data(self._init_sample(), self.generator)
-        self.optimizer = GroupedAdamW(_param_groups(self.model, cfg), beta2=cfg.adam_beta2)
+        groups = _param_groups(self.model, cfg)
+        self.optimizer = GroupedAdamW(groups, beta2=cfg.adam_beta2)
+        first = self.model.weights[0]
+        self.input_lr_factor = next(g.lr_factor for g in groups
+                                    if any(p is first for p in g.params))
         self.steps_per_epoch = -(-self.train.idx.shape[1] // cfg.batch_size)
         self.schedules: Schedules = schedules(
             cfg.epochs * self.steps_per_epoch, cfg.lr, cfg.lr_schedule, cfg.dropout,
@@ -249,8 +253,9 @@ class _Training:
                 (err_sum / count.clamp_min(1.0)).sum().backward()  # each model: its own mean
                 self.optimizer.step(float(s.lr[step]), float(s.beta1[step]),
                                     float(s.weight_decay[step]))
-                if cfg.input_l1 > 0:
-                    _shrink(input_weights, float(s.lr[step]) * cfg.input_l1)
+                if cfg.input_l1 > 0:  # at the input layer's own rate, as its decay
+                    _shrink(input_weights, float(s.lr[step]) * self.input_lr_factor
+                            * cfg.input_l1)
                 self.step_no += 1
                 with torch.no_grad():
                     loss_sum += err_sum
