@@ -3,14 +3,18 @@ the budget (`base.budget_minutes`) and the measured cost of one training epoch a
 boosting round; an explicit value wins. The counts (trials, seeds, epochs, boosting rounds)
 are decided here, and nothing after the plan reads the clock except the time caps, so a run
 with the same plan rebuilds the same outputs. The measurements are snapped up to a coarse grid
-first, so similar machines (and one machine from one run to the next) make the same plan.
+first, so similar machines (and one machine from one run to the next) make the same plan;
+a reading that lands one grid step from the previous plan's keeps that plan's value (`settle`),
+so a reading straddling a grid point does not flip the plan from one run to the next.
 The rule is written down in docs/sizing.md. Pure: measurements come in as numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from pipeline.config import Config, ModelConfig, PrunerConfig
@@ -114,6 +118,10 @@ class Plan:
     reference_seconds: float
     study_seconds: float
     final_seconds: float
+    # the snapped timings the plan was made from (TIMINGS), and what they were measured on
+    # (`basis`): the next plan keeps them while its readings stay within a grid step
+    timings: dict[str, float]
+    basis: str
 
     def apply(self, cfg: Config) -> Config:
         """`cfg` with every "auto" size filled in from this plan (explicit values stay), the
@@ -192,6 +200,58 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         return cls(**{**data, "lr_range": tuple(data["lr_range"])})
+
+
+# The timings a plan is made from (Measured's fields), each snapped to the grid
+TIMINGS = ("epoch_seconds", "trial_epoch_seconds", "features_seconds", "gbm_round_seconds",
+           "gbm_setup_seconds")
+
+
+def planned_timings(measured: Measured) -> dict[str, float]:
+    """The snapped timings a plan is made from."""
+    return {name: snap(measured.trial_epoch if name == "trial_epoch_seconds"
+                       else getattr(measured, name)) for name in TIMINGS}
+
+
+def basis(cfg: Config, measured: Measured) -> str:
+    """What the timings were measured on: the data's shape, the device, and every params
+    section that changes what one epoch or one boosting round does (a hash)."""
+    shape = {k: getattr(measured, k) for k in ("rows", "fit_rows", "inputs", "n_folds",
+                                               "device")}
+    sections = {"model": cfg.model, "features": cfg.features, "cv": cfg.cv,
+                "reference": cfg.reference, "search_space": cfg.tune.search_space,
+                "views": cfg.ensemble.feature_views, "seed": cfg.base.seed,
+                "threads": cfg.base.threads}
+    text = json.dumps({"shape": shape, **sections}, sort_keys=True, default=_dump)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _dump(value: object) -> object:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else str(value)
+
+
+def settle(measured: Measured, previous: Plan | None, on: str) -> tuple[Measured, list[str]]:
+    """`measured` with each timing that snaps to within one grid step of the previous plan's
+    replaced by that plan's value (hysteresis: a reading drifting across a grid point keeps
+    the plan it made before), when the previous plan was measured on the same `basis`; and
+    the names of the timings kept."""
+    if previous is None or previous.basis != on:
+        return measured, []
+    now = planned_timings(measured)
+    kept = {}
+    for name, before in previous.timings.items():
+        if name in now and before > 0 and now[name] > 0 and now[name] != before \
+                and abs(round(math.log2(now[name] / before) * GRID_STEPS)) <= 1:
+            kept[name] = before
+    return replace(measured, **kept), sorted(kept)
+
+
+def previous_plan(plan_dir: str | Path) -> Plan | None:
+    """The plan an earlier run left in `plan_dir` (DVC keeps it: `persist`), or None."""
+    try:
+        return read_plan(plan_dir)
+    except (DataError, OSError, TypeError, ValueError, KeyError):
+        return None
 
 
 def read_plan(plan_dir: str | Path) -> Plan:
@@ -345,7 +405,8 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
         gbm_rounds=gbm_rounds(cfg, measured, GBM_SHARE * reference),
         overhead_seconds=overhead, reference_seconds=round(reference, 1),
-        study_seconds=round(study, 1), final_seconds=round(final, 1))
+        study_seconds=round(study, 1), final_seconds=round(final, 1),
+        timings=planned_timings(measured), basis=basis(cfg, measured))
 
 
 def sized(cfg: Config, rows: int, device: str = "cpu") -> Config:

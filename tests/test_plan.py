@@ -14,8 +14,11 @@ from pipeline.plan import (
     MIN_GBM_ROUNDS,
     Measured,
     Plan,
+    basis,
     batch_size,
     make_plan,
+    previous_plan,
+    settle,
     snap,
     trial_costs,
 )
@@ -150,8 +153,9 @@ def test_readings_a_little_apart_make_the_same_plan_and_plan_json_holds_no_readi
     assert one.to_dict() == other.to_dict()
     slower = make_plan(auto, measured(50_000, 0.101 * GRID, features=2.1, gbm_round=0.0115))
     assert slower.n_trials < one.n_trials
-    readings = {0.101, 0.112, 2.1, 2.6, 0.0115, 0.015, snap(0.101), snap(2.1)}
+    readings = {0.101, 0.112, 2.1, 2.6, 0.0115, 0.015}
     assert not readings & {v for v in one.to_dict().values() if isinstance(v, float)}
+    assert not readings & set(one.timings.values())  # only the snapped timings
     assert one.overhead_seconds % 10 == 0
 
 
@@ -243,3 +247,32 @@ def test_with_every_size_set_the_counts_do_not_depend_on_the_machine():
              for p in (make_plan(fixed, measured(300, e, gbm_round=e / 10))
                        for e in (1e-4, 3e-3, 0.1, 2.0))}
     assert plans == {(8, 64, 2, 4, 30, 2)}
+
+
+def test_a_reading_one_grid_step_from_the_previous_plan_keeps_that_plan():
+    """Hysteresis: a reading that straddles a grid point (0.0210 s and 0.0222 s snap to two
+    points) makes the same plan as the run before it; two steps away, or on other data or
+    params, the plan follows the new reading."""
+    auto = cfg()
+    first = measured(1_460, 0.0210, gbm_round=0.00048)
+    before = make_plan(auto, first)
+    on = basis(auto, first)
+    assert before.basis == on
+    drifted = measured(1_460, 0.0222, gbm_round=0.00069)
+    assert make_plan(auto, drifted).to_dict() != before.to_dict()  # without hysteresis
+    settled, kept = settle(drifted, before, on)
+    assert kept == ["epoch_seconds", "gbm_round_seconds", "trial_epoch_seconds"]
+    assert make_plan(auto, settled).to_dict() == before.to_dict()
+    far = measured(1_460, 0.0210 * GRID ** 2.5, gbm_round=0.00048)
+    assert settle(far, before, on)[1] == []
+    other = cfg(model={"width": 64})
+    assert basis(other, drifted) != on and settle(drifted, before, basis(other, drifted))[1] == []
+    assert settle(drifted, None, on) == (drifted, [])
+
+
+def test_a_missing_or_foreign_previous_plan_is_no_plan(tmp_path):
+    assert previous_plan(tmp_path) is None
+    (tmp_path / "plan.json").write_text('{"old": 1}')
+    assert previous_plan(tmp_path) is None
+    (tmp_path / "plan.json").write_text("{not json")
+    assert previous_plan(tmp_path) is None

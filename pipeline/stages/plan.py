@@ -1,6 +1,8 @@
 """plan: the sizes, counts and time shares of this run (every "auto" in params.yaml), from the
 rows, the columns, the budget and one measured training epoch and boosting round; printed
-first, written to plan.json (decisions only: the raw measurements go to the log)."""
+first, written to plan.json (decisions, and the snapped timings they came from: the raw
+readings go to the log). A previous plan.json in `out_dir` (DVC persists it) holds the plan
+steady while this run's readings snap within a grid step of its timings."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from pipeline.config import Config
 from pipeline.cv import make_folds, model_target
 from pipeline.data.prepared import load_prepared
 from pipeline.io import atomic_dir, write_json
-from pipeline.plan import Measured, Plan, batch_size, make_plan, snap
+from pipeline.plan import (
+    Measured,
+    Plan,
+    basis,
+    batch_size,
+    make_plan,
+    previous_plan,
+    settle,
+    snap,
+)
 from pipeline.runtime import record_time, resolve_device, set_threads, timings_dir
 
 log = logging.getLogger("pipeline")
@@ -46,6 +57,10 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
              measured.trial_epoch_seconds, snap(measured.trial_epoch_seconds), seconds,
              snap(seconds), 1000 * gbm_round, 1000 * snap(gbm_round), gbm_setup,
              snap(gbm_setup))
+    measured, kept = settle(measured, previous_plan(out_dir), basis(cfg, measured))
+    if kept:
+        log.info("kept the previous plan's %s: this run's readings snap within one grid step "
+                 "of them (docs/sizing.md)", ", ".join(kept))
     plan = make_plan(cfg, measured)
     for line in plan.lines(cfg, measured):
         log.info("%s", line)
