@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import load_config
-from pipeline.cv import cross_validate_estimator, setup_folds
+from pipeline.cv import cross_validate_estimator, fit_fold_features, setup_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.io import read_json
 from pipeline.plan import Plan
@@ -32,13 +32,18 @@ def main() -> None:
         load_config(root / "params.yaml"))
     prepared = load_prepared(root / "data" / "prepared")
     setup = setup_folds(prepared.train, prepared.schema, cfg)
+    features, codes = setup.features, 0
+    if cfg.reference.gbm_categoricals == "native":  # the tree view, as the reference stage
+        features = fit_fold_features(prepared.train, setup.folds, prepared.schema,
+                                     cfg.features, cfg.base.seed, trees=True)
+        codes = features.n_categorical
     for refit in (False, True):
         scores = []
         for seed in args.seeds:
             model = gbm_reference(cfg.reference.replace({"gbm_refit": refit}, "reference."),
-                                  seed)
+                                  seed, n_categorical=codes)
             started = time.monotonic()
-            result = cross_validate_estimator(setup.features, setup.y, setup.folds, model)
+            result = cross_validate_estimator(features, setup.y, setup.folds, model)
             scores.append(result.score)
             print(f"refit {refit!s:5} seed {seed:3}: OOF RMSE {result.score:.5f} "
                   f"({result.score_fit_rows:.5f} without excluded rows), "

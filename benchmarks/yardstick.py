@@ -12,7 +12,9 @@ all rows and on the fit rows, with its seconds:
   share of the fit rows to pick the best epoch);
 - `lgbm`: a plain LightGBM on the raw columns with native categorical handling, 63 leaves,
   early-stopped on a tenth of the fit rows;
-- `reference`: the pipeline's own GBM reference (`reference:` params) on its features.
+- `reference`: the pipeline's own GBM reference (`reference:` params) on its view: the tree
+  view with `reference.gbm_categoricals: native` (the default), else the MLP's features
+  (`--set reference.gbm_categoricals=onehot`).
 
     .venv/bin/python benchmarks/yardstick.py .                        # House Prices (repo)
     .venv/bin/python benchmarks/yardstick.py ../shared/data/loans --models ours realmlp
@@ -187,8 +189,13 @@ def main() -> None:
             oof = cross_validate_mlp(features, y, folds, model, cfg.base.seed,
                                      n_seeds=args.seeds).oof
         elif name == "reference":
-            oof = cross_validate_estimator(features, y, folds,
-                                           gbm_reference(cfg.reference, cfg.base.seed)).oof
+            trees = None
+            if cfg.reference.gbm_categoricals == "native":
+                trees = fit_fold_features(train, folds, schema, cfg.features, cfg.base.seed,
+                                          trees=True)
+            gbm = gbm_reference(cfg.reference, cfg.base.seed, threads=args.threads,
+                                n_categorical=0 if trees is None else trees.n_categorical)
+            oof = cross_validate_estimator(trees or features, y, folds, gbm).oof
         else:
             x = raw_frame(train, schema)
             if name == "lgbm":

@@ -20,7 +20,12 @@ from pipeline.config import Config, ReferenceConfig
 from pipeline.config.fields import AUTO
 from pipeline.cv import Folds, model_target
 from pipeline.data.schema import Schema
-from pipeline.features import build_preprocessor, stack_transforms
+from pipeline.features import (
+    build_preprocessor,
+    build_tree_preprocessor,
+    n_categorical,
+    stack_transforms,
+)
 from pipeline.nn.train import fit_mlps
 from pipeline.reference import gbm_reference
 
@@ -40,6 +45,19 @@ def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
     x = stack_transforms([preprocessor], train)[0]
     seconds = (time.perf_counter() - start) * folds.n_folds
     return seconds, x.shape[1], x
+
+
+def gbm_matrix(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Config,
+               x: np.ndarray) -> tuple[np.ndarray, int]:
+    """The GBM reference's matrix of the first fold's fitting rows and its leading category
+    codes: the tree models' view with `reference.gbm_categoricals: native`, else `x` (the
+    MLP's, every training row)."""
+    rows = folds.fit_rows[0]
+    if cfg.reference.gbm_categoricals != "native":
+        return x[rows], 0
+    preprocessor = build_tree_preprocessor(schema, cfg.features, cfg.base.seed)
+    fitted = preprocessor.fit_transform(train.iloc[rows], model_target(train, schema)[rows])
+    return np.asarray(fitted, dtype=np.float32), n_categorical(preprocessor)
 
 
 def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
@@ -89,12 +107,14 @@ def _network(cfg: Config, pick=max):
 
 
 def gbm_seconds(x: np.ndarray, y: np.ndarray, cfg: ReferenceConfig, seed: int,
-                threads: int = 0) -> tuple[float, float]:
-    """Seconds to build LightGBM's data set of these rows (one fold's fitting rows) and to
-    boost one round on it (the median of TIMED_ROUNDS), with the reference's settings."""
-    params = gbm_reference(cfg, seed, threads=threads).booster_params()
+                threads: int = 0, n_categorical: int = 0) -> tuple[float, float]:
+    """Seconds to build LightGBM's data set of these rows (one fold's fitting rows; the first
+    `n_categorical` columns category codes) and to boost one round on it (the median of
+    TIMED_ROUNDS), with the reference's settings."""
+    model = gbm_reference(cfg, seed, threads=threads, n_categorical=n_categorical)
+    params = model.booster_params()
     start = time.perf_counter()
-    data = lgb.Dataset(x, y, params=params).construct()
+    data = model.dataset(x, y, params=params).construct()
     setup = time.perf_counter() - start
     stamps = [time.perf_counter()]
     lgb.train(params, data, TIMED_ROUNDS,

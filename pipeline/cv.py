@@ -22,7 +22,13 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config, ConfigError, FeaturesConfig, ModelConfig
 from pipeline.data.schema import Schema
-from pipeline.features import build_preprocessor, excluded_from_fit, stack_transforms
+from pipeline.features import (
+    build_preprocessor,
+    build_tree_preprocessor,
+    excluded_from_fit,
+    n_categorical,
+    stack_transforms,
+)
 from pipeline.metrics import TargetScale, rmse
 from pipeline.nn.train import CheckpointCallback, EpochCallback, TrainedMLPs, fit_mlps
 
@@ -65,6 +71,7 @@ class FoldFeatures:
     preprocessors: list[Pipeline]
     x: torch.Tensor  # [K, N, width] float32: fold k's view of every training row
     width: int  # widest fold matrix; narrower folds are zero-padded
+    n_categorical: int = 0  # a trees view's leading category-code columns
 
     @property
     def view(self) -> tuple[list[Pipeline], int]:
@@ -128,15 +135,17 @@ def min_training_rows(n_folds: int) -> int:
 
 
 def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: FeaturesConfig,
-                      seed: int = 0, on_fold: Callable[[int], None] | None = None
-                      ) -> FoldFeatures:
+                      seed: int = 0, on_fold: Callable[[int], None] | None = None,
+                      trees: bool = False) -> FoldFeatures:
     """Fit one preprocessor per fold on its fitting rows and transform all training rows; the
     fitting rows keep the encodings their fit made for them (cross-fitted target encodings,
-    so no row is encoded with its own target)."""
+    so no row is encoded with its own target). `trees`: the tree models' view (category codes
+    first, numbers unscaled: `features.build_tree_preprocessor`)."""
     y = model_target(train, schema)
     preprocessors, fitted = [], []
     for k, rows in enumerate(folds.fit_rows):
-        preprocessor = build_preprocessor(schema, cfg, seed)
+        preprocessor = (build_tree_preprocessor(schema, cfg, seed) if trees
+                        else build_preprocessor(schema, cfg, seed))
         fitted.append(preprocessor.fit_transform(train.iloc[rows], y[rows]))
         preprocessors.append(preprocessor)
         if on_fold is not None:
@@ -144,7 +153,8 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Fe
     x = stack_transforms(preprocessors, train)
     for k, rows in enumerate(folds.fit_rows):
         x[k, rows, : fitted[k].shape[1]] = fitted[k]
-    return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2])
+    codes = n_categorical(preprocessors[0]) if trees else 0
+    return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2], codes)
 
 
 def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,

@@ -19,7 +19,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import (
+    FunctionTransformer,
     OneHotEncoder,
+    OrdinalEncoder,
     QuantileTransformer,
     StandardScaler,
     TargetEncoder,
@@ -215,6 +217,44 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
     domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
                             dict(cfg.products), dict(cfg.indicators))
     return Pipeline([("domain", domain), ("columns", columns)])
+
+
+def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
+    """The unfitted preprocessing of a tree model for one fold: the same domain features,
+    then every categorical column as an integer code (first, in the order of the frame's
+    columns; missing is its own level, levels rarer than `min_category_count` share one code,
+    levels unseen in the fold's fitting rows are -1, which LightGBM reads as missing), then a
+    wide column's (more than `max_onehot_levels` levels) `wide_encodings` as the MLP gets
+    them (cross-fitted: fit with `fit_transform(rows, y)`), then every numeric column as it is
+    (missing stays NaN: trees split on it). No scaling, no one-hot: a tree model splits a
+    category's levels natively. `n_categorical(fitted)` says how many leading columns are
+    codes."""
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                       min_frequency=cfg.min_category_count if cfg.min_category_count > 1
+                       else None, dtype=np.float64),
+    )
+    numeric = FunctionTransformer(_as_float, feature_names_out="one-to-one")
+    parts = [("categorical", categorical, make_column_selector(dtype_exclude="number"))]
+    if cfg.wide_encodings:
+        parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed),
+                      WideCategories(cfg.max_onehot_levels)))
+    parts.append(("numeric", numeric, make_column_selector(dtype_include="number")))
+    columns = ColumnTransformer(parts, sparse_threshold=0.0)
+    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
+                            dict(cfg.products), dict(cfg.indicators))
+    return Pipeline([("domain", domain), ("columns", columns)])
+
+
+def _as_float(x: pd.DataFrame | np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def n_categorical(preprocessor: Pipeline) -> int:
+    """The leading code columns of a fitted `build_tree_preprocessor`."""
+    name, _, columns = preprocessor.named_steps["columns"].transformers_[0]
+    return len(columns) if name == "categorical" else 0
 
 
 class WideCategories:

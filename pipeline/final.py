@@ -75,11 +75,11 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     members = {f"mlp_{v}": (f"mlp_{v}", mlp_member(mlp[v].trained))
                for v in views}
     member_weights = {f"mlp_{v}": weights["mlp"] / len(views) for v in views}
-    if cfg.ensemble.blend_with:
-        model_views["reference"] = references.view
-        for name in cfg.ensemble.blend_with:
-            members[name] = ("reference", references.members[name])
-            member_weights[name] = weights[name]
+    for name in cfg.ensemble.blend_with:
+        view, fitted = references.view_of(name)
+        model_views[view] = fitted
+        members[name] = (view, references.members[name])
+        member_weights[name] = weights[name]
     model = FinalModel(schema, schema.scale, model_views, members, member_weights,
                        reading or ReadOptions.of(cfg.data))
 

@@ -15,7 +15,7 @@ from sklearn.linear_model import Lasso
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import ReferenceConfig
-from pipeline.cv import FoldSetup, cross_validate_estimator, oof_id_column
+from pipeline.cv import FoldFeatures, FoldSetup, cross_validate_estimator, oof_id_column
 from pipeline.ensemble import EstimatorMember
 from pipeline.metrics import rmse
 
@@ -31,7 +31,13 @@ class References:
     scores: dict[str, dict]
     oof: dict[str, np.ndarray]
     members: dict[str, EstimatorMember]
-    view: tuple[list, int]  # (fold preprocessors, matrix width)
+    views: dict[str, tuple[list, int]]  # view name -> (fold preprocessors, matrix width)
+    member_views: dict[str, str]  # member -> the view it reads
+
+    def view_of(self, member: str) -> tuple[str, tuple[list, int]]:
+        """The view a member reads, by its name in a final model and as it is kept."""
+        name = self.member_views[member]
+        return f"reference_{name}", self.views[name]
 
 
 def linear_reference(cfg: ReferenceConfig) -> RegressorMixin:
@@ -74,7 +80,7 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
                  lambda_l2: float = 1.0, max_rounds: int = 10_000,
                  early_stopping_rounds: int = 200, validation_share: float = 0.1,
                  time_limit: float | None = None, threads: int = 0, seed: int = 0,
-                 refit: bool = True) -> None:
+                 refit: bool = True, n_categorical: int = 0) -> None:
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
@@ -87,6 +93,7 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         self.threads = threads
         self.seed = seed
         self.refit = refit
+        self.n_categorical = n_categorical
 
     def booster_params(self) -> dict:
         """LightGBM's parameters for this model (the plan times a round with them)."""
@@ -96,12 +103,18 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
                 "num_threads": self.threads, "seed": self.seed, "deterministic": True,
                 "force_row_wise": True, "verbosity": -1}
 
+    def dataset(self, x: np.ndarray, y: np.ndarray, **kwargs) -> lgb.Dataset:
+        """LightGBM's data set of these rows, the first `n_categorical` columns categorical
+        (integer codes; negative is missing)."""
+        categorical = list(range(self.n_categorical)) if self.n_categorical else "auto"
+        return lgb.Dataset(x, y, categorical_feature=categorical, **kwargs)
+
     def fit(self, x: np.ndarray, y: np.ndarray) -> EarlyStoppedGBM:
         params = self.booster_params()
         self.n_features_in_ = x.shape[1]
         self.capped_ = False
         if len(y) < 2:  # a fold of one fitting row: nothing to hold out, no tree can split,
-            self.booster_ = lgb.train(params, lgb.Dataset(x, y), 1)  # the model is its value
+            self.booster_ = lgb.train(params, self.dataset(x, y), 1)  # the model is its value
             self.n_rounds_ = 1
             return self
         rng = np.random.default_rng(self.seed)
@@ -110,8 +123,8 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
             held = np.zeros(len(y), dtype=bool)
             held[rng.choice(len(y), size=max(1, len(y) // 10), replace=False)] = True
         deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
-        fit_set = lgb.Dataset(x[~held], y[~held], free_raw_data=True)
-        held_set = lgb.Dataset(x[held], y[held], reference=fit_set)
+        fit_set = self.dataset(x[~held], y[~held], free_raw_data=True)
+        held_set = self.dataset(x[held], y[held], reference=fit_set)
         search = _Stopper(self.early_stopping_rounds, deadline)
         self.booster_ = lgb.train(params, fit_set, self.max_rounds, valid_sets=[held_set],
                                   callbacks=[search])
@@ -120,7 +133,7 @@ class EarlyStoppedGBM(RegressorMixin, BaseEstimator):
         if self.refit and not self.capped_:
             rounds = max(1, round(self.n_rounds_ / (1 - held.mean())))
             refit = _Stopper(None, deadline)
-            booster = lgb.train(params, lgb.Dataset(x, y), rounds, callbacks=[refit])
+            booster = lgb.train(params, self.dataset(x, y), rounds, callbacks=[refit])
             if refit.out_of_time:  # a refit cut short would be weaker than the search's model
                 self.capped_ = True
             else:
@@ -162,34 +175,41 @@ class _Stopper:
 
 
 def gbm_reference(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
-                  threads: int = 0) -> RegressorMixin:
-    """Gradient-boosted trees on the preprocessed features; `time_limit` seconds per fit."""
+                  threads: int = 0, n_categorical: int = 0) -> RegressorMixin:
+    """Gradient-boosted trees on the preprocessed features (the first `n_categorical`
+    columns category codes); `time_limit` seconds per fit."""
     return EarlyStoppedGBM(cfg.gbm_learning_rate, cfg.gbm_num_leaves, cfg.gbm_min_child_samples,
                            cfg.gbm_feature_fraction, cfg.gbm_lambda_l2, cfg.gbm_max_rounds,
                            cfg.gbm_early_stopping_rounds, cfg.gbm_validation_share, time_limit,
-                           threads, seed, cfg.gbm_refit)
+                           threads, seed, cfg.gbm_refit, n_categorical)
 
 
 def reference_models(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
-                     threads: int = 0) -> dict[str, RegressorMixin]:
+                     threads: int = 0, n_categorical: int = 0) -> dict[str, RegressorMixin]:
     """The reference models by the name their scores are reported under; the GBM gets
     `time_limit` seconds per fold."""
-    return {"linear": linear_reference(cfg), "gbm": gbm_reference(cfg, seed, time_limit,
-                                                                  threads)}
+    return {"linear": linear_reference(cfg),
+            "gbm": gbm_reference(cfg, seed, time_limit, threads, n_categorical)}
 
 
 def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int,
                      seconds: float | None = None, threads: int = 0,
-                     on_fold: Callable[[str, int], None] | None = None) -> References:
-    """Cross-validate the reference models on the MLP's folds and base features, the GBM
-    cut short (a safety net) past `seconds` / folds on a fold; `on_fold(model, fold)` after
-    each fit. `seconds` is kept in the fitted models: a planned figure, not a clock reading."""
+                     on_fold: Callable[[str, int], None] | None = None,
+                     trees: FoldFeatures | None = None) -> References:
+    """Cross-validate the reference models on the MLP's folds and base features (the GBM on
+    `trees`, the tree models' view, when given), the GBM cut short (a safety net) past
+    `seconds` / folds on a fold; `on_fold(model, fold)` after each fit. `seconds` is kept in
+    the fitted models: a planned figure, not a clock reading."""
     y, kept = setup.y, ~setup.folds.excluded
     scores, oof, members = {}, {}, {}
     per_fold = None if seconds is None else seconds / setup.folds.n_folds
-    for name, estimator in reference_models(cfg, seed, per_fold, threads).items():
+    views = {"features": setup.features} | ({"trees": trees} if trees is not None else {})
+    member_views = {"linear": "features", "gbm": "trees" if trees is not None else "features"}
+    codes = 0 if trees is None else trees.n_categorical
+    for name, estimator in reference_models(cfg, seed, per_fold, threads, codes).items():
         report = None if on_fold is None else (lambda k, name=name: on_fold(name, k))
-        result = cross_validate_estimator(setup.features, y, setup.folds, estimator, report)
+        features = views[member_views[name]]
+        result = cross_validate_estimator(features, y, setup.folds, estimator, report)
         scores[name] = {"oof_rmse": result.score, "oof_rmse_fit_rows": result.score_fit_rows,
                         "fold_rmse": result.fold_scores}
         oof[name] = result.oof
@@ -197,7 +217,8 @@ def score_references(setup: FoldSetup, cfg: ReferenceConfig, seed: int,
     average = np.mean(list(oof.values()), axis=0)
     scores[AVERAGE] = {"oof_rmse": rmse(y, average),
                        "oof_rmse_fit_rows": rmse(y[kept], average[kept])}
-    return References(scores, oof, members, setup.features.view)
+    return References(scores, oof, members, {k: v.view for k, v in views.items()},
+                      member_views)
 
 
 def references_frame(refs: References, ids: pd.Series, y: np.ndarray) -> pd.DataFrame:

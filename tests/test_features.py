@@ -14,8 +14,10 @@ from pipeline.features import (
     RankGauss,
     SkewedLog1p,
     build_preprocessor,
+    build_tree_preprocessor,
     check_datetime_parts,
     excluded_from_fit,
+    n_categorical,
     validate_feature_config,
 )
 
@@ -423,3 +425,25 @@ def test_no_wide_encodings_when_turned_off_or_no_column_is_wide(typed):
     off.fit(wide)
     assert not [n for n in off.named_steps["columns"].get_feature_names_out()
                 if n.startswith("wide__")]
+
+
+def test_the_tree_view_puts_category_codes_first_and_numbers_as_they_are(typed):
+    frame, schema = typed
+    frame = frame.copy()
+    frame.loc[frame.index[:5], "GrLivArea"] = np.nan
+    pre = build_tree_preprocessor(schema, FEATURES).fit(frame)
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    out = pre.transform(frame)
+    codes = n_categorical(pre)
+    domain = pre.named_steps["domain"].transform(frame)
+    text = list(domain.select_dtypes(exclude="number").columns)
+    assert codes == len(text) > 0 and out.shape[1] == domain.shape[1]  # one column each
+    assert [n.removeprefix("categorical__") for n in names[:codes]] == text
+    hood = text.index("Neighborhood")
+    levels = frame["Neighborhood"].nunique()
+    assert set(np.unique(out[:, hood])) == set(range(levels))  # integer codes
+    area = names.index("numeric__GrLivArea")
+    assert np.isnan(out[:5, area]).all()  # missing stays missing: trees split on it
+    np.testing.assert_array_equal(out[5:, area], frame["GrLivArea"].to_numpy()[5:])  # unscaled
+    unseen = pre.transform(frame.head(3).assign(Neighborhood="Atlantis"))
+    assert (unseen[:, hood] == -1).all()  # LightGBM reads a negative code as missing

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import report
 from pipeline.config import config_from_dict
-from pipeline.cv import oof_id_column, setup_folds
+from pipeline.cv import fit_fold_features, oof_id_column, setup_folds
 from pipeline.data.validate import load_competition
 from pipeline.final import fit_final_model
 from pipeline.reference import references_frame, score_references
@@ -54,3 +54,29 @@ def test_an_id_column_with_its_own_name_keeps_it():
     assert oof_id_column("Id") == "Id"
     assert oof_id_column("id_fold") == "id_fold"
     assert oof_id_column("folds") == "folds"
+
+
+def test_a_gbm_on_native_categories_blends_in_and_predicts_raw_rows(tmp_path):
+    """The GBM reads the tree view (category codes), the Lasso the MLP's one-hot view; the
+    final model keeps both views and predicts new rows through each."""
+    train = make_houses(120, seed=1)
+    test = make_houses(20, seed=2, first_id=9001).drop(columns="SalePrice")
+    raw = write_competition(tmp_path / "raw", train, test)
+    cfg = config_from_dict(small_params(raw, ensemble={"blend_with": ["linear", "gbm"]},
+                                        reference={"gbm_max_rounds": 50}))
+    frame, test_frame, schema = load_competition(cfg.data)
+    setup = setup_folds(frame, schema, cfg)
+    trees = fit_fold_features(frame, setup.folds, schema, cfg.features, trees=True)
+    assert 0 < trees.n_categorical < trees.width < setup.features.width
+    refs = score_references(setup, cfg.reference, cfg.base.seed, trees=trees)
+    assert refs.member_views == {"linear": "features", "gbm": "trees"}
+    assert refs.members["gbm"].estimators[0].n_categorical == trees.n_categorical
+    fitted = fit_final_model(frame, schema, cfg, {}, refs, setup)
+    assert set(fitted.model.views) == {"mlp_standard", "reference_features", "reference_trees"}
+    assert fitted.model.members["gbm"][0] == "reference_trees"
+    # the OOF blend of the members is what the final model's OOF column says
+    oof = fitted.oof
+    blend = sum(w * oof[f"predicted_{k}"] for k, w in fitted.weights.items())
+    np.testing.assert_allclose(oof["predicted"], blend)
+    predictions = fitted.model.predict_typed(test_frame)
+    assert predictions.shape == (20,) and np.isfinite(predictions).all()

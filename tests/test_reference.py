@@ -65,6 +65,33 @@ def test_the_gbm_keeps_to_its_time_limit_and_says_it_was_cut():
     assert model.capped_
 
 
+def test_the_gbm_splits_category_codes_natively():
+    """With `n_categorical`, LightGBM splits the leading code columns by sets of levels (a
+    level's effect needs no order among the codes); without, it reads them as numbers."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 40, size=3_000)
+    effect = rng.normal(size=40)
+    x = np.column_stack([codes, rng.normal(size=3_000)]).astype(np.float32)
+    y = effect[codes] + 0.3 * x[:, 1] + rng.normal(scale=0.3, size=3_000)
+
+    def splits(model: EarlyStoppedGBM) -> set[str]:
+        found, trees = set(), [t["tree_structure"] for t in model.booster_.dump_model()
+                               ["tree_info"]]
+        while trees:
+            node = trees.pop()
+            if "split_feature" in node:
+                if node["split_feature"] == 0:
+                    found.add(node["decision_type"])
+                trees += [node["left_child"], node["right_child"]]
+        return found
+
+    native = EarlyStoppedGBM(n_categorical=1, early_stopping_rounds=30, seed=1).fit(x, y)
+    numeric = EarlyStoppedGBM(early_stopping_rounds=30, seed=1).fit(x, y)
+    assert splits(native) == {"=="} and splits(numeric) == {"<="}
+    unseen = np.array([[-1, 0.0]], dtype=np.float32)  # a level no fold saw: missing
+    assert np.isfinite(native.predict(unseen)).all()
+
+
 def test_the_lasso_recovers_a_sparse_linear_target():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5_000, 20))

@@ -85,10 +85,13 @@ class EnsembleConfig(Section):
 
 
 class ReferenceConfig(Section):
-    """The reference models scored beside the MLP on the same folds and features: a Lasso and
-    LightGBM, early-stopped on a held-out share of each fold's fitting rows."""
+    """The reference models scored beside the MLP on the same folds: a Lasso on the MLP's
+    features and LightGBM, early-stopped on a held-out share of each fold's fitting rows, on
+    the same features with its categories native (`gbm_categoricals: native`: one integer
+    code per column, split by LightGBM's own categorical splits) or one-hot as the MLP's."""
 
     linear_alpha: Finite = Field(0.0005, gt=0)  # Lasso penalty
+    gbm_categoricals: Literal["native", "onehot"] = "native"
     gbm_learning_rate: Finite = Field(0.03, gt=0, le=1)
     gbm_num_leaves: StrictInt = Field(15, ge=2, le=131_072)
     gbm_min_child_samples: StrictInt = Field(10, ge=1)

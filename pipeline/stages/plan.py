@@ -10,7 +10,13 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.calibrate import epoch_seconds, features_seconds, gbm_seconds, searches_network
+from pipeline.calibrate import (
+    epoch_seconds,
+    features_seconds,
+    gbm_matrix,
+    gbm_seconds,
+    searches_network,
+)
 from pipeline.config import Config
 from pipeline.cv import make_folds, model_target
 from pipeline.data.prepared import load_prepared
@@ -45,8 +51,9 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     epoch = epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device)
     narrow = (epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device,
                             network="narrowest") if searches_network(cfg) else epoch)
-    gbm_setup, gbm_round = gbm_seconds(x[fit_rows], model_target(train, schema)[fit_rows],
-                                       cfg.reference, cfg.base.seed, threads)
+    gbm_x, codes = gbm_matrix(train, folds, schema, cfg, x)
+    gbm_setup, gbm_round = gbm_seconds(gbm_x, model_target(train, schema)[fit_rows],
+                                       cfg.reference, cfg.base.seed, threads, codes)
     measured = Measured(rows=len(train), fit_rows=len(fit_rows), inputs=width,
                         n_folds=folds.n_folds, device=device, epoch_seconds=epoch,
                         trial_epoch_seconds=(epoch + narrow) / 2, features_seconds=seconds,

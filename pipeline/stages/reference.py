@@ -12,7 +12,7 @@ from pathlib import Path
 from sklearn.exceptions import ConvergenceWarning
 
 from pipeline.config import Config
-from pipeline.cv import setup_folds
+from pipeline.cv import fit_fold_features, setup_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.io import atomic_dir, save_pickle, write_csv, write_json
 from pipeline.plan import TIME_CAP_FILE, cap_record, read_plan
@@ -33,6 +33,12 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path) -> dict:
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
                             on_fold=lambda _: progress.update())
+    trees = None
+    if cfg.reference.gbm_categoricals == "native":
+        with steps(cfg.cv.n_folds, "tree preprocessing", "folds") as progress:
+            trees = fit_fold_features(prepared.train, setup.folds, prepared.schema,
+                                      cfg.features, cfg.base.seed,
+                                      on_fold=lambda _: progress.update(), trees=True)
     plan = read_plan(plan_dir)
     cfg = plan.apply(cfg)
     cap = plan.reference_cap_seconds()  # the fold preprocessing is in the plan's overhead
@@ -41,7 +47,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path) -> dict:
         warnings.simplefilter("always", ConvergenceWarning)
         refs = score_references(setup, cfg.reference, cfg.base.seed,
                                 seconds=cap, threads=threads,
-                                on_fold=lambda name, k: progress.update(1, model=name))
+                                on_fold=lambda name, k: progress.update(1, model=name),
+                                trees=trees)
     for w in caught:  # any other warning goes on as it came
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
