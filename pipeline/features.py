@@ -221,14 +221,14 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
 
 def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
     """The unfitted preprocessing of a tree model for one fold: the same domain features,
-    then every categorical column as an integer code (first, in the order of the frame's
-    columns; missing is its own level, levels rarer than `min_category_count` share one code,
-    levels unseen in the fold's fitting rows are -1, which LightGBM reads as missing), then a
-    wide column's (more than `max_onehot_levels` levels) `wide_encodings` as the MLP gets
-    them (cross-fitted: fit with `fit_transform(rows, y)`), then every numeric column as it is
-    (missing stays NaN: trees split on it). No scaling, no one-hot: a tree model splits a
-    category's levels natively. `n_categorical(fitted)` says how many leading columns are
-    codes."""
+    then every categorical column of at most `max_onehot_levels` levels as an integer code
+    (first, in the order of the frame's columns; missing is its own level, levels rarer than
+    `min_category_count` share one code, levels unseen in the fold's fitting rows are -1,
+    which LightGBM reads as missing), then a wide column's `wide_encodings` as the MLP gets
+    them (cross-fitted: fit with `fit_transform(rows, y)`; its thousands of levels as codes
+    let the trees fit noise), then every numeric column as it is (missing stays NaN: trees
+    split on it). No scaling, no one-hot: a tree model splits a category's levels natively.
+    `n_categorical(fitted)` says how many leading columns are codes."""
     categorical = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
         OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
@@ -236,7 +236,7 @@ def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) 
                        else None, dtype=np.float64),
     )
     numeric = FunctionTransformer(_as_float, feature_names_out="one-to-one")
-    parts = [("categorical", categorical, make_column_selector(dtype_exclude="number"))]
+    parts = [("categorical", categorical, WideCategories(cfg.max_onehot_levels, wide=False))]
     if cfg.wide_encodings:
         parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed),
                       WideCategories(cfg.max_onehot_levels)))
@@ -259,14 +259,15 @@ def n_categorical(preprocessor: Pipeline) -> int:
 
 class WideCategories:
     """Column selector: the categorical columns with more than `max_levels` distinct values
-    in the rows the preprocessor is fitted on (decided per fold)."""
+    in the rows the preprocessor is fitted on (decided per fold); `wide=False`: the others."""
 
-    def __init__(self, max_levels: int) -> None:
-        self.max_levels = max_levels
+    def __init__(self, max_levels: int, wide: bool = True) -> None:
+        self.max_levels, self.wide = max_levels, wide
 
     def __call__(self, frame: pd.DataFrame) -> list[str]:
         text = frame.select_dtypes(exclude="number")
-        return [c for c in text.columns if text[c].nunique(dropna=False) > self.max_levels]
+        return [c for c in text.columns
+                if (text[c].nunique(dropna=False) > self.max_levels) == self.wide]
 
 
 class FrequencyEncoder(TransformerMixin, BaseEstimator):

@@ -447,3 +447,18 @@ def test_the_tree_view_puts_category_codes_first_and_numbers_as_they_are(typed):
     np.testing.assert_array_equal(out[5:, area], frame["GrLivArea"].to_numpy()[5:])  # unscaled
     unseen = pre.transform(frame.head(3).assign(Neighborhood="Atlantis"))
     assert (unseen[:, hood] == -1).all()  # LightGBM reads a negative code as missing
+
+
+def test_the_tree_view_encodes_a_wide_category_instead_of_coding_it(typed):
+    """A category of more levels than max_onehot_levels gets the MLP's frequency and
+    cross-fitted target encodings, not a code: thousands of levels split as sets let the
+    trees fit noise (flights' tail numbers)."""
+    frame, schema = typed
+    cfg = FEATURES.model_copy(update={"max_onehot_levels": 3})
+    pre = build_tree_preprocessor(schema, cfg)
+    pre.fit_transform(frame, np.log(frame["SalePrice"].to_numpy()))
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    assert frame["Neighborhood"].nunique() > 3 >= frame["MSZoning"].nunique()
+    assert n_categorical(pre) == 1 and names[:3] == [
+        "categorical__MSZoning", "wide__frequency__Neighborhood_frequency",
+        "wide__target__Neighborhood"]
