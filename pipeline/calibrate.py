@@ -88,21 +88,31 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
     return per_epoch * len(folds.fit_rows[0]) / len(fit[0])
 
 
+# The searched model params that change an epoch's cost: counts (more costs more), and the
+# numeric embedding (from the cheapest kind to the dearest)
+COSTLY_COUNTS = ("width", "depth", "members")
+EMBEDDING_COST = ("none", "pbld")
+
+
 def searches_network(cfg: Config) -> bool:
-    """Whether the study draws the network's width or depth (else every trial's is alike)."""
+    """Whether the study draws what an epoch costs (width, depth, members, the numeric
+    embedding); else every trial's network costs alike."""
     return any(cfg.tune.search_space.get(name) not in (None, AUTO)
-               for name in ("width", "depth"))
+               for name in (*COSTLY_COUNTS, "numeric_embedding"))
 
 
 def _network(cfg: Config, pick=max):
-    """The model config with the widest and deepest (pick=max) or narrowest and shallowest
-    (pick=min) network the study's search space allows."""
+    """The model config with the dearest network (pick=max: widest, deepest, most members,
+    the dearest embedding) or the cheapest one (pick=min) the study's search space allows."""
     model = cfg.model
     changes = {}
-    for name in ("width", "depth"):
+    for name in COSTLY_COUNTS:
         dim = cfg.tune.search_space.get(name)
         if dim is not None and dim != AUTO:
             changes[name] = pick(int(v) for v in dim.values)
+    dim = cfg.tune.search_space.get("numeric_embedding")
+    if dim is not None and dim != AUTO:
+        changes["numeric_embedding"] = pick(dim.values, key=EMBEDDING_COST.index)
     return model.replace(changes)
 
 

@@ -79,6 +79,19 @@ def suggest(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict:
     return params
 
 
+def default_params(model: ModelConfig, space: dict[str, SearchDimension]) -> dict | None:
+    """The model section's own values of the tuned parameters, the study's first trial (so
+    it can only improve on them); None when one of them lies outside its dimension."""
+    params = {name: getattr(model, name) for name in space}
+    for name, dim in space.items():
+        value = params[name]
+        inside = (value in dim.choices if dim.choices is not None
+                  else dim.low <= value <= dim.high)
+        if not inside:
+            return None
+    return params
+
+
 def _has_complete(trial: optuna.Trial) -> bool:
     """Whether the study holds a complete trial: until it does, time never prunes one."""
     return bool(trial.study.get_trials(deepcopy=False,

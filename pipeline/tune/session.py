@@ -19,7 +19,7 @@ from pipeline.progress import steps
 from pipeline.services import from_params
 from pipeline.tracking import Tracker
 from pipeline.tracking_store import resolve_tracking_uri
-from pipeline.tune.objective import make_objective, make_pruner, study_name
+from pipeline.tune.objective import default_params, make_objective, make_pruner, study_name
 from pipeline.tune.study import (
     PARENT_RUN_ATTR,
     claim_once,
@@ -76,6 +76,12 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     name = study_name(cfg, prepared.data_hash)
     study = open_study(storage, name, cfg.base.seed, cfg.tune.n_startup_trials,
                        make_pruner(cfg.tune.pruner), worker=worker)
+    first = default_params(cfg.model, cfg.tune.search_space)
+    if first is None:
+        log.info("the model section's values lie outside tune.search_space: the study starts "
+                 "from the sampler's draws, not from them")
+    else:  # the study's first trial: the defaults (once: a resumed study has it already)
+        study.enqueue_trial(first, skip_if_exists=True)
     tracker = Tracker(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment,
                       "tune" if worker is None else "tune-worker", cfg.base.seed,
                       prepared.data_hash, cfg.tune.objective_rows)

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 
+import optuna
 import pandas as pd
 import yaml
 
@@ -74,3 +75,38 @@ def test_a_study_cut_by_its_time_cap_says_what_was_cut(tmp_path, caplog, monkeyp
     assert f"TIME CAP: {record['cut']}" in caplog.text
     (line,) = summary.cap_lines([tmp_path / "tune", tmp_path / "reference"])
     assert line.startswith(f"TIME CAP HIT in tune: {record['cut']}; rerun")
+
+
+def test_the_studys_first_trial_is_the_model_sections_own_values(tmp_path, monkeypatch, capsys):
+    """Trial 0 runs params.yaml's model values of the tuned params (enqueued), so the study
+    can only improve on them; a rerun resumes without running them again."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    write_competition(tmp_path / "raw", make_houses(40, seed=1),
+                      make_houses(5, seed=2, first_id=1001).drop(columns="SalePrice"))
+    params = small_params(tmp_path / "raw", model={"dropout": 0.123, "width": 16},
+                          tune={"n_trials": 3, "search_space": {
+                              "dropout": {"low": 0.0, "high": 0.3},
+                              "width": {"choices": [8, 16]},
+                              "numeric_embedding": {"choices": ["none", "pbld"]}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    prepared, plan_dir = str(tmp_path / "prepared"), str(tmp_path / "plan")
+    tune_args = ["tune", "--prepared", prepared, "--plan", plan_dir, "--out",
+                 str(tmp_path / "tune"), "--storage-dir", str(tmp_path / "optuna")]
+    for stage in (["prepare", "--out", prepared],
+                  ["plan", "--prepared", prepared, "--out", plan_dir], tune_args):
+        code = main(["--params", str(tmp_path / "params.yaml"), "-q", *stage])
+        assert code == 0, capsys.readouterr().err
+    storage = f"sqlite:///{tmp_path / 'optuna' / 'optuna.db'}"
+    (summary_,) = [s for s in optuna.get_all_study_summaries(storage)
+                   if s.n_trials]
+    study = optuna.load_study(study_name=summary_.study_name, storage=storage)
+    assert study.trials[0].params == {"dropout": 0.123, "width": 16, "numeric_embedding": "none"}
+    assert [t.params for t in study.trials[1:]] != [study.trials[0].params] * 2  # then drawn
+    # more trials later: the defaults are not run again
+    params["tune"]["n_trials"] = 4
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["--params", str(tmp_path / "params.yaml"), "-q", *tune_args]) == 0
+    study = optuna.load_study(study_name=summary_.study_name, storage=storage)
+    assert len(study.trials) == 4
+    assert sum(t.params == study.trials[0].params for t in study.trials) == 1
