@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 
-from pipeline.config import Config, PrunerConfig, SearchDimension, to_dict
+from pipeline.config import Config, ModelConfig, PrunerConfig, SearchDimension, to_dict
 from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
 from pipeline.progress import steps
 from pipeline.runtime import resolve_device
