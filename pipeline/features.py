@@ -197,7 +197,7 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
         _scaler(cfg.numeric_scaling),
     )
     categorical = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        _missing_as_level(),
         OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=cfg.min_category_count if cfg.min_category_count > 1 else None,
@@ -214,9 +214,7 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
         parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed),
                       WideCategories(cfg.max_onehot_levels)))
     columns = ColumnTransformer(parts, sparse_threshold=0.0)
-    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
-                            dict(cfg.products), dict(cfg.indicators))
-    return Pipeline([("domain", domain), ("columns", columns)])
+    return Pipeline([("domain", _domain(schema, cfg)), ("columns", columns)])
 
 
 def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
@@ -230,7 +228,7 @@ def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) 
     split on it). No scaling, no one-hot: a tree model splits a category's levels natively.
     `n_categorical(fitted)` says how many leading columns are codes."""
     categorical = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        _missing_as_level(),
         OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                        min_frequency=cfg.min_category_count if cfg.min_category_count > 1
                        else None, dtype=np.float64),
@@ -242,9 +240,18 @@ def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) 
                       WideCategories(cfg.max_onehot_levels)))
     parts.append(("numeric", numeric, make_column_selector(dtype_include="number")))
     columns = ColumnTransformer(parts, sparse_threshold=0.0)
-    domain = DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
-                            dict(cfg.products), dict(cfg.indicators))
-    return Pipeline([("domain", domain), ("columns", columns)])
+    return Pipeline([("domain", _domain(schema, cfg)), ("columns", columns)])
+
+
+def _missing_as_level() -> SimpleImputer:
+    """A category's missing values as a level of its own."""
+    return SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True)
+
+
+def _domain(schema: Schema, cfg: FeaturesConfig) -> DomainFeatures:
+    """The domain features both views start from."""
+    return DomainFeatures(schema, cfg.fill_none, dict(cfg.derived), dict(cfg.group_impute),
+                          dict(cfg.products), dict(cfg.indicators))
 
 
 def _as_float(x: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -303,7 +310,7 @@ def _wide_encodings(kinds: tuple[str, ...], seed: int) -> Pipeline:
         encoders.append(("target", TargetEncoder(
             target_type="continuous", cv=KFold(5, shuffle=True, random_state=seed))))
     return make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True),
+        _missing_as_level(),
         FeatureUnion(encoders), StandardScaler())
 
 
