@@ -4,8 +4,9 @@ boosting round; an explicit value wins. The counts (trials, seeds, epochs, boost
 are decided here, and nothing after the plan reads the clock except the time caps, so a run
 with the same plan rebuilds the same outputs. The measurements are snapped up to a coarse grid
 first, so similar machines (and one machine from one run to the next) make the same plan;
-a reading that lands one grid step from the previous plan's keeps that plan's value (`settle`),
-so a reading straddling a grid point does not flip the plan from one run to the next.
+a reading that lands within an octave (KEEP_STEPS grid steps) of the previous plan's keeps that
+plan's value (`settle`), so a reading straddling a grid point does not flip the plan from one
+run to the next.
 The rule is written down in docs/sizing.md. Pure: measurements come in as numbers.
 """
 
@@ -51,6 +52,10 @@ MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below
 # octave (2: a half-octave grid, 2 ** (k / 2)), each point GRID times the one below
 GRID_STEPS = 2
 GRID = 2 ** (1 / GRID_STEPS)
+# Hysteresis: a timing that snaps within this many grid steps (an octave) of the previous
+# plan's, on the same basis, keeps the previous value. One step was too few: under load, a
+# tiny reading (a few milliseconds) moved two steps between two forced runs.
+KEEP_STEPS = 2
 # The hard caps: the study and the reference stage may run this share of the budget past
 # their planned time; then they are cut (and the outputs depend on the machine's speed).
 CAP_MARGIN = 0.10
@@ -119,7 +124,7 @@ class Plan:
     study_seconds: float
     final_seconds: float
     # the snapped timings the plan was made from (TIMINGS), and what they were measured on
-    # (`basis`): the next plan keeps them while its readings stay within a grid step
+    # (`basis`): the next plan keeps them while its readings stay within KEEP_STEPS grid steps
     timings: dict[str, float]
     basis: str
 
@@ -231,7 +236,7 @@ def _dump(value: object) -> object:
 
 
 def settle(measured: Measured, previous: Plan | None, on: str) -> tuple[Measured, list[str]]:
-    """`measured` with each timing that snaps to within one grid step of the previous plan's
+    """`measured` with each timing that snaps to within KEEP_STEPS grid steps of the previous plan's
     replaced by that plan's value (hysteresis: a reading drifting across a grid point keeps
     the plan it made before), when the previous plan was measured on the same `basis`; and
     the names of the timings kept."""
@@ -241,7 +246,7 @@ def settle(measured: Measured, previous: Plan | None, on: str) -> tuple[Measured
     kept = {}
     for name, before in previous.timings.items():
         if name in now and before > 0 and now[name] > 0 and now[name] != before \
-                and abs(round(math.log2(now[name] / before) * GRID_STEPS)) <= 1:
+                and abs(round(math.log2(now[name] / before) * GRID_STEPS)) <= KEEP_STEPS:
             kept[name] = before
     return replace(measured, **kept), sorted(kept)
 

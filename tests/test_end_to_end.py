@@ -437,7 +437,7 @@ def test_a_forced_rerun_leaves_dvc_lock_and_the_reports_byte_identical(tmp_path)
     same bytes: the plan decides the same, the study (resumed) runs no trial, the GBM and the
     final fit are seeded and stop by rounds and epochs, not by the clock."""
     project = small_project(tmp_path)
-    dvc(project, "repro")
+    first_run = dvc(project, "repro")
     first = lock_and_reports(project)
     forced = dvc(project, "repro", "--force")
     assert re.search(r"study \S+ in .*: 4 trials already finished; running until it holds 4",
@@ -447,7 +447,9 @@ def test_a_forced_rerun_leaves_dvc_lock_and_the_reports_byte_identical(tmp_path)
     differ = [name for name in first if first[name] != second[name]]
     lock = "\n".join(difflib.unified_diff(first["dvc.lock"].decode().splitlines(),
                                          second["dvc.lock"].decode().splitlines(), lineterm=""))
-    assert not differ, (differ, lock)
+    plans = [line for line in (first_run.stdout + first_run.stderr + forced.stdout
+                               + forced.stderr).splitlines() if "measured" in line or "kept" in line]
+    assert not differ, (differ, lock, plans)
 
 
 def test_bad_input_fails_the_stage_with_a_clear_error_and_no_output(tmp_path):

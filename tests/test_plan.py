@@ -249,10 +249,10 @@ def test_with_every_size_set_the_counts_do_not_depend_on_the_machine():
     assert plans == {(8, 64, 2, 4, 30, 2)}
 
 
-def test_a_reading_one_grid_step_from_the_previous_plan_keeps_that_plan():
+def test_a_reading_within_an_octave_of_the_previous_plan_keeps_that_plan():
     """Hysteresis: a reading that straddles a grid point (0.0210 s and 0.0222 s snap to two
-    points) makes the same plan as the run before it; two steps away, or on other data or
-    params, the plan follows the new reading."""
+    points), or drifts two steps, makes the same plan as the run before it; three steps away,
+    or on other data or params, the plan follows the new reading."""
     auto = cfg()
     first = measured(1_460, 0.0210, gbm_round=0.00048)
     before = make_plan(auto, first)
@@ -263,7 +263,10 @@ def test_a_reading_one_grid_step_from_the_previous_plan_keeps_that_plan():
     settled, kept = settle(drifted, before, on)
     assert kept == ["epoch_seconds", "gbm_round_seconds", "trial_epoch_seconds"]
     assert make_plan(auto, settled).to_dict() == before.to_dict()
-    far = measured(1_460, 0.0210 * GRID ** 2.5, gbm_round=0.00048)
+    busy = measured(1_460, 0.0210 * GRID ** 1.9, gbm_round=0.00048 / GRID ** 1.9)
+    assert settle(busy, before, on)[1] == ["epoch_seconds", "gbm_round_seconds",
+                                           "trial_epoch_seconds"]
+    far = measured(1_460, 0.0210 * GRID ** 3.5, gbm_round=0.00048)
     assert settle(far, before, on)[1] == []
     other = cfg(model={"width": 64})
     assert basis(other, drifted) != on and settle(drifted, before, basis(other, drifted))[1] == []

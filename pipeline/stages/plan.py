@@ -2,7 +2,7 @@
 rows, the columns, the budget and one measured training epoch and boosting round; printed
 first, written to plan.json (decisions, and the snapped timings they came from: the raw
 readings go to the log). A previous plan.json in `out_dir` (DVC persists it) holds the plan
-steady while this run's readings snap within a grid step of its timings."""
+steady while this run's readings snap within an octave (two grid steps) of its timings."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
              snap(gbm_setup))
     measured, kept = settle(measured, previous_plan(out_dir), basis(cfg, measured))
     if kept:
-        log.info("kept the previous plan's %s: this run's readings snap within one grid step "
+        log.info("kept the previous plan's %s: this run's readings snap within an octave "
                  "of them (docs/sizing.md)", ", ".join(kept))
     plan = make_plan(cfg, measured)
     for line in plan.lines(cfg, measured):
