@@ -52,7 +52,7 @@ from pipeline.cv import (  # noqa: E402
 )
 from pipeline.data.validate import load_competition  # noqa: E402
 from pipeline.metrics import rmse  # noqa: E402
-from pipeline.plan import resolve_model  # noqa: E402
+from pipeline.plan import resolve_model, resolve_reference  # noqa: E402
 from pipeline.reference import gbm_reference  # noqa: E402
 
 MODELS = ("ours", "realmlp", "tabm", "lgbm", "reference")
@@ -193,9 +193,13 @@ def main() -> None:
             if cfg.reference.gbm_categoricals == "native":
                 trees = fit_fold_features(train, folds, schema, cfg.features, cfg.base.seed,
                                           trees=True)
-            gbm = gbm_reference(cfg.reference, cfg.base.seed, threads=args.threads,
+            gbm = gbm_reference(resolve_reference(cfg.reference, len(folds.fit_rows[0])),
+                                cfg.base.seed, threads=args.threads,
                                 n_categorical=0 if trees is None else trees.n_categorical)
-            oof = cross_validate_estimator(trees or features, y, folds, gbm).oof
+            result = cross_validate_estimator(trees or features, y, folds, gbm)
+            oof = result.oof
+            print(f"reference: {gbm.num_leaves} leaves, lr {gbm.learning_rate:g}, rounds per "
+                  f"fold {[m.n_rounds_ for m in result.trained]}", flush=True)
         else:
             x = raw_frame(train, schema)
             if name == "lgbm":

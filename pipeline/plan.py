@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from pipeline.config import Config, ModelConfig, PrunerConfig
+from pipeline.config import Config, ModelConfig, PrunerConfig, ReferenceConfig
 from pipeline.config.fields import AUTO
 from pipeline.data.errors import DataError
 from pipeline.io import read_json
@@ -46,8 +46,21 @@ KEEP_SHARE = {"none": 1.0, "median": 0.5, "hyperband": 1 / 3}  # percentile: per
 # gets the rest). The overhead is rounded up to OVERHEAD_STEP seconds.
 FIXED_SECONDS, OVERHEAD_STEP = 60.0, 10.0
 REFERENCE_SHARE, GBM_SHARE, STUDY_SHARE = 0.10, 0.8, 0.60
+# ... and more for the references where the GBM's share would hold fewer than
+# GBM_WANTED_ROUNDS rounds (large data: flights' GBM keeps improving for ~5 000 rounds at
+# rate 0.1), up to MAX_REFERENCE_SHARE of the budget
+GBM_WANTED_ROUNDS, MAX_REFERENCE_SHARE = 2_000, 0.35
 MAX_AUTO_SEEDS = 5
 MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below its max)
+# The GBM's leaves with reference.gbm_num_leaves auto: about sqrt(fit rows) / 4 as a power of
+# two less one, between these (15 below 8k fit rows, 31 below 32k, 63 above); its rate with
+# reference.gbm_learning_rate auto: GBM_RATE_ROUNDS / the plan's rounds (LightGBM needs
+# rounds roughly in inverse proportion to its rate: at rate 0.03, ~300 on House Prices and
+# ~750 on loans; at 0.1, ~5 000 on flights), between these: the lowest where the budget
+# holds the rounds, higher where it does not (docs/sizing.md)
+GBM_LEAVES = (15, 63)
+GBM_RATES = (0.03, 0.1)
+GBM_RATE_ROUNDS = 200.0
 # Measured seconds are snapped up to the next point of a grid with GRID_STEPS points per
 # octave (2: a half-octave grid, 2 ** (k / 2)), each point GRID times the one below
 GRID_STEPS = 2
@@ -119,6 +132,8 @@ class Plan:
     n_startup_trials: int
     n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto
     gbm_rounds: int  # the most boosting rounds of the GBM reference
+    gbm_num_leaves: int  # its leaves and rate with reference.gbm_* auto
+    gbm_learning_rate: float
     overhead_seconds: float
     reference_seconds: float
     study_seconds: float
@@ -149,8 +164,10 @@ class Plan:
             changes["n_startup_trials"] = self.n_startup_trials
         seeds = self.n_seeds if cfg.ensemble.n_seeds == AUTO else cfg.ensemble.n_seeds
         ensemble = cfg.ensemble.replace({"n_seeds": seeds})
-        rounds = min(self.gbm_rounds, cfg.reference.gbm_max_rounds)
-        reference = cfg.reference.replace({"gbm_max_rounds": rounds})
+        reference = resolve_reference(cfg.reference, self.fit_rows).replace({
+            "gbm_max_rounds": min(self.gbm_rounds, cfg.reference.gbm_max_rounds),
+            **({"gbm_learning_rate": self.gbm_learning_rate}
+               if cfg.reference.gbm_learning_rate == AUTO else {})})
         base = cfg.base.replace({"device": self.device})
         return cfg.replace({"base": base, "model": model, "tune": tune.replace(changes, "tune."),
                             "ensemble": ensemble, "reference": reference})
@@ -189,7 +206,8 @@ class Plan:
             f"min, start-ups and data ~{self.overhead_seconds / 60:.1f} min",
             f"{self.n_trials} trials at ~{costs.mean_seconds:.1f} s each once pruning starts "
             f"({costs.full_seconds:.1f} s unpruned); {self.n_seeds} seeds in the final fit; "
-            f"the GBM reference boosts at most {self.gbm_rounds} rounds; {self.rows} rows "
+            f"the GBM reference boosts at most {self.gbm_rounds} rounds ({self.gbm_num_leaves} "
+            f"leaves, rate {self.gbm_learning_rate:g}); {self.rows} rows "
             f"({self.fit_rows} per fold fit), {self.inputs} input columns, {self.n_folds} "
             f"folds on {self.device}",
             f"sizes: batch {self.batch_size}, {self.epochs} epochs ({measured.trial_epoch:.3g} "
@@ -342,25 +360,69 @@ def study_trials(seconds: float, costs: TrialCosts) -> int:
     return costs.n_full + int((seconds - first) // costs.mean_seconds)
 
 
+def gbm_costs(cfg: Config, measured: Measured) -> tuple[float, float]:
+    """The GBM's seconds per round and per fold's data sets, at the snapped timings: a
+    round is boosted on the fitting rows less the held-out share, then (refit) on all of
+    them for the rounds found / (1 - share)."""
+    ref = cfg.reference
+    kept = 1 - ref.gbm_validation_share
+    per_round = snap(measured.gbm_round_seconds) * (kept + (1 / kept if ref.gbm_refit else 0))
+    return per_round, snap(measured.gbm_setup_seconds) * (2 if ref.gbm_refit else 1)
+
+
+def gbm_fit_seconds(cfg: Config, measured: Measured, rounds: int) -> float:
+    """Seconds the GBM takes over every fold for `rounds` rounds (search and refit)."""
+    per_round, setup = gbm_costs(cfg, measured)
+    return measured.n_folds * (rounds * per_round + setup)
+
+
 def gbm_rounds(cfg: Config, measured: Measured, seconds: float) -> int:
     """The most boosting rounds the GBM's `seconds` hold over every fold (a search on the
     fitting rows less the held-out share, then the refit on all of them for the rounds found
     scaled up), at the snapped cost per round; between MIN_GBM_ROUNDS and
     reference.gbm_max_rounds."""
     ref = cfg.reference
-    per_round, setup = snap(measured.gbm_round_seconds), snap(measured.gbm_setup_seconds)
+    per_round, setup = gbm_costs(cfg, measured)
     if per_round <= 0:
         return ref.gbm_max_rounds
-    kept = 1 - ref.gbm_validation_share
-    rounds_cost = per_round * (kept + (1 / kept if ref.gbm_refit else 0.0))
-    per_fold = seconds / measured.n_folds - setup * (2 if ref.gbm_refit else 1)
-    fit = int(max(per_fold, 0.0) // rounds_cost)
+    fit = int(max(seconds / measured.n_folds - setup, 0.0) // per_round)
     return min(ref.gbm_max_rounds, max(MIN_GBM_ROUNDS, fit))
 
 
-def reference_seconds(cfg: Config) -> float:
-    """The reference stage's time: a share of the budget, from params alone."""
-    return REFERENCE_SHARE * cfg.base.budget_minutes * 60
+def gbm_leaves(fit_rows: int) -> int:
+    """The GBM's leaves with reference.gbm_num_leaves auto, from a fold's fitting rows."""
+    exponent = math.floor(math.log2(max(fit_rows, 1)) / 2 + 0.5) - 2
+    low, high = (round(math.log2(n + 1)) for n in GBM_LEAVES)
+    return 2 ** min(max(exponent, low), high) - 1
+
+
+def gbm_rate(rounds: int) -> float:
+    """The GBM's learning rate with reference.gbm_learning_rate auto, for at most `rounds`
+    boosting rounds (rounded to two significant digits)."""
+    rate = min(max(GBM_RATE_ROUNDS / max(rounds, 1), GBM_RATES[0]), GBM_RATES[1])
+    return float(f"{rate:.2g}")
+
+
+def resolve_reference(ref: ReferenceConfig, fit_rows: int) -> ReferenceConfig:
+    """The reference's "auto" values from the rows alone (without a plan, the lowest rate:
+    the most rounds are needed)."""
+    changes = {}
+    if ref.gbm_num_leaves == AUTO:
+        changes["gbm_num_leaves"] = gbm_leaves(fit_rows)
+    if ref.gbm_learning_rate == AUTO:
+        changes["gbm_learning_rate"] = GBM_RATES[0]
+    return ref.replace(changes, "reference.")
+
+
+def reference_seconds(cfg: Config, measured: Measured) -> float:
+    """The reference stage's time: REFERENCE_SHARE of the budget, or more (at most
+    MAX_REFERENCE_SHARE) where the GBM's part would not hold GBM_WANTED_ROUNDS rounds (or
+    reference.gbm_max_rounds, when fewer), rounded up to OVERHEAD_STEP seconds."""
+    budget = cfg.base.budget_minutes * 60
+    wanted = gbm_fit_seconds(cfg, measured, min(GBM_WANTED_ROUNDS,
+                                                cfg.reference.gbm_max_rounds)) / GBM_SHARE
+    seconds = min(max(REFERENCE_SHARE * budget, wanted), MAX_REFERENCE_SHARE * budget)
+    return max(REFERENCE_SHARE * budget, OVERHEAD_STEP * math.floor(seconds / OVERHEAD_STEP))
 
 
 def make_plan(cfg: Config, measured: Measured) -> Plan:
@@ -371,7 +433,7 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     # the stages that fit fold preprocessing: tune, reference, train (once per view)
     overhead = FIXED_SECONDS + (2 + views) * snap(measured.features_seconds)
     overhead = OVERHEAD_STEP * math.ceil(overhead / OVERHEAD_STEP)
-    reference = reference_seconds(cfg)
+    reference = reference_seconds(cfg, measured)
     left = max(budget - overhead - reference, 0.0)
     study = STUDY_SHARE * left
     final = left - study
@@ -402,13 +464,17 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
+    rounds = gbm_rounds(cfg, measured, GBM_SHARE * reference)
     return Plan(
         budget_seconds=budget, rows=measured.rows, fit_rows=measured.fit_rows,
         inputs=measured.inputs, n_folds=measured.n_folds, device=measured.device,
         batch_size=batch, epochs=epochs, eval_every=eval_every, n_warmup_steps=warmup,
         lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), n_trials=n_trials,
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
-        gbm_rounds=gbm_rounds(cfg, measured, GBM_SHARE * reference),
+        gbm_rounds=rounds, gbm_num_leaves=resolve_reference(cfg.reference,
+                                                            measured.fit_rows).gbm_num_leaves,
+        gbm_learning_rate=(gbm_rate(rounds) if cfg.reference.gbm_learning_rate == AUTO
+                           else cfg.reference.gbm_learning_rate),
         overhead_seconds=overhead, reference_seconds=round(reference, 1),
         study_seconds=round(study, 1), final_seconds=round(final, 1),
         timings=planned_timings(measured), basis=basis(cfg, measured))

@@ -15,6 +15,7 @@ from sklearn.linear_model import Lasso
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import ReferenceConfig
+from pipeline.config.fields import AUTO
 from pipeline.cv import FoldFeatures, FoldSetup, cross_validate_estimator, oof_id_column
 from pipeline.ensemble import EstimatorMember
 from pipeline.metrics import rmse
@@ -177,7 +178,11 @@ class _Stopper:
 def gbm_reference(cfg: ReferenceConfig, seed: int, time_limit: float | None = None,
                   threads: int = 0, n_categorical: int = 0) -> RegressorMixin:
     """Gradient-boosted trees on the preprocessed features (the first `n_categorical`
-    columns category codes); `time_limit` seconds per fit."""
+    columns category codes); `time_limit` seconds per fit. Its "auto" leaves and rate are
+    the plan's (`Plan.apply`, or `plan.resolve_reference` without one)."""
+    if AUTO in (cfg.gbm_learning_rate, cfg.gbm_num_leaves):
+        raise ValueError("reference.gbm_learning_rate / gbm_num_leaves is still 'auto': "
+                         "resolve it first (Plan.apply, or plan.resolve_reference)")
     return EarlyStoppedGBM(cfg.gbm_learning_rate, cfg.gbm_num_leaves, cfg.gbm_min_child_samples,
                            cfg.gbm_feature_fraction, cfg.gbm_lambda_l2, cfg.gbm_max_rounds,
                            cfg.gbm_early_stopping_rounds, cfg.gbm_validation_share, time_limit,

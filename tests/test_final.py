@@ -11,6 +11,7 @@ from pipeline.config import config_from_dict
 from pipeline.cv import fit_fold_features, oof_id_column, setup_folds
 from pipeline.data.validate import load_competition
 from pipeline.final import fit_final_model
+from pipeline.plan import resolve_reference
 from pipeline.reference import references_frame, score_references
 
 from .conftest import make_houses, small_params, write_competition
@@ -28,7 +29,7 @@ def test_an_id_column_named_like_an_oof_column_keeps_its_ids(tmp_path, id_name):
                                         ensemble={"blend_with": ["linear"]}))
     frame, _, schema = load_competition(cfg.data)
     setup = setup_folds(frame, schema, cfg)
-    refs = score_references(setup, cfg.reference, cfg.base.seed)
+    refs = score_references(setup, resolve_reference(cfg.reference, 100), cfg.base.seed)
     oof = fit_final_model(frame, schema, cfg, {}, refs, setup).oof
     refs_oof = references_frame(refs, frame[id_name], setup.y)
 
@@ -68,7 +69,7 @@ def test_a_gbm_on_native_categories_blends_in_and_predicts_raw_rows(tmp_path):
     setup = setup_folds(frame, schema, cfg)
     trees = fit_fold_features(frame, setup.folds, schema, cfg.features, trees=True)
     assert 0 < trees.n_categorical < trees.width < setup.features.width
-    refs = score_references(setup, cfg.reference, cfg.base.seed, trees=trees)
+    refs = score_references(setup, resolve_reference(cfg.reference, 100), cfg.base.seed, trees=trees)
     assert refs.member_views == {"linear": "features", "gbm": "trees"}
     assert refs.members["gbm"].estimators[0].n_categorical == trees.n_categorical
     fitted = fit_final_model(frame, schema, cfg, {}, refs, setup)

@@ -5,23 +5,31 @@ import math
 import pytest
 
 from pipeline.config import config_from_dict
+from pipeline.config.fields import AUTO
 from pipeline.plan import (
     CAP_MARGIN,
     GBM_SHARE,
+    GBM_WANTED_ROUNDS,
     GRID,
+    MAX_REFERENCE_SHARE,
     MAX_EPOCHS,
     MIN_EPOCHS,
     MIN_GBM_ROUNDS,
     Measured,
+    REFERENCE_SHARE,
     Plan,
     basis,
     batch_size,
+    gbm_leaves,
+    gbm_rate,
     make_plan,
     previous_plan,
+    resolve_reference,
     settle,
     snap,
     trial_costs,
 )
+from pipeline.reference import gbm_reference
 
 DATA = {"id_column": "id", "target": "y"}
 
@@ -279,3 +287,34 @@ def test_a_missing_or_foreign_previous_plan_is_no_plan(tmp_path):
     assert previous_plan(tmp_path) is None
     (tmp_path / "plan.json").write_text("{not json")
     assert previous_plan(tmp_path) is None
+
+
+def test_the_gbm_grows_its_leaves_with_the_rows_and_its_rate_with_what_the_budget_lacks():
+    """Leaves: about sqrt(fit rows) / 4 as 2^k - 1, 15 to 63; rate: 0.03 when the plan holds
+    the rounds LightGBM needs at it, up to 0.1 when it holds few."""
+    assert [gbm_leaves(n) for n in (10, 1_166, 6_460, 8_192, 32_767, 40_000, 209_000,
+                                    5_000_000)] == [15, 15, 15, 31, 31, 63, 63, 63]
+    assert [gbm_rate(r) for r in (10_000, 6_667, 4_000, 2_000, 100)] == [0.03, 0.03, 0.05,
+                                                                          0.1, 0.1]
+    auto = cfg()
+    assert AUTO in (auto.reference.gbm_num_leaves, auto.reference.gbm_learning_rate)
+    cheap, dear = (make_plan(auto, measured(200_000, 1.0, gbm_round=r)) for r in (1e-5, 0.05))
+    assert (cheap.gbm_num_leaves, cheap.gbm_learning_rate) == (63, 0.03)
+    assert dear.gbm_rounds < 2_000 and dear.gbm_learning_rate > 0.03
+    applied = dear.apply(auto).reference
+    assert (applied.gbm_num_leaves, applied.gbm_learning_rate) == (63, dear.gbm_learning_rate)
+    fixed = cfg(reference={"gbm_num_leaves": 7, "gbm_learning_rate": 0.2})
+    plan = make_plan(fixed, measured(200_000, 1.0, gbm_round=0.05))
+    assert (plan.apply(fixed).reference.gbm_num_leaves,
+            plan.apply(fixed).reference.gbm_learning_rate) == (7, 0.2)
+    assert resolve_reference(auto.reference, 1_166).gbm_num_leaves == 15
+    # the references' share grows (to MAX_REFERENCE_SHARE at most) for the rounds it wants
+    budget = auto.base.budget_minutes * 60
+    assert cheap.reference_seconds == REFERENCE_SHARE * budget
+    assert MAX_REFERENCE_SHARE * budget - 10 < dear.reference_seconds \
+        <= MAX_REFERENCE_SHARE * budget
+    middling = make_plan(auto, measured(200_000, 1.0, gbm_round=0.008))
+    assert REFERENCE_SHARE * budget < middling.reference_seconds < MAX_REFERENCE_SHARE * budget
+    assert middling.gbm_rounds >= GBM_WANTED_ROUNDS * 0.95
+    with pytest.raises(ValueError, match="still 'auto'"):
+        gbm_reference(auto.reference, 0)

@@ -92,8 +92,9 @@ class ReferenceConfig(Section):
 
     linear_alpha: Finite = Field(0.0005, gt=0)  # Lasso penalty
     gbm_categoricals: Literal["native", "onehot"] = "native"
-    gbm_learning_rate: Finite = Field(0.03, gt=0, le=1)
-    gbm_num_leaves: StrictInt = Field(15, ge=2, le=131_072)
+    # auto: the plan's, by the rows and by the rounds its time share holds (docs/sizing.md)
+    gbm_learning_rate: auto_or(Annotated[Finite, Field(gt=0, le=1)]) = AUTO
+    gbm_num_leaves: auto_or(Annotated[StrictInt, Field(ge=2, le=131_072)]) = AUTO
     gbm_min_child_samples: StrictInt = Field(10, ge=1)
     gbm_feature_fraction: Finite = Field(0.5, gt=0, le=1)  # share of features per tree
     gbm_lambda_l2: Finite = Field(1.0, ge=0)

@@ -28,6 +28,7 @@ from pipeline.plan import (
     batch_size,
     make_plan,
     previous_plan,
+    resolve_reference,
     settle,
     snap,
 )
@@ -53,7 +54,8 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
                             network="narrowest") if searches_network(cfg) else epoch)
     gbm_x, codes = gbm_matrix(train, folds, schema, cfg, x)
     gbm_setup, gbm_round = gbm_seconds(gbm_x, model_target(train, schema)[fit_rows],
-                                       cfg.reference, cfg.base.seed, threads, codes)
+                                       resolve_reference(cfg.reference, len(fit_rows)),
+                                       cfg.base.seed, threads, codes)
     measured = Measured(rows=len(train), fit_rows=len(fit_rows), inputs=width,
                         n_folds=folds.n_folds, device=device, epoch_seconds=epoch,
                         trial_epoch_seconds=(epoch + narrow) / 2, features_seconds=seconds,
