@@ -2,13 +2,15 @@
 runs of the trainer and of LightGBM.
 
 The plan sizes epochs, trials and the GBM's rounds from them. The trainer runs on a sample
-of the rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with the widest
-model the study can draw, timed over a few epochs after a warm-up one (the fastest counts);
+of the rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with each
+network the study can draw (`networks`; the dearest is what the final fit is planned at),
+timed over a few epochs after a warm-up one (the fastest counts);
 LightGBM boosts a few rounds on one fold's fitting rows (the median round counts).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import lightgbm as lgb
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.config import Config, ReferenceConfig
+from pipeline.config import Config, ModelConfig, ReferenceConfig
 from pipeline.config.fields import AUTO
 from pipeline.cv import Folds, model_target
 from pipeline.data.schema import Schema
@@ -61,10 +63,10 @@ def gbm_matrix(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Config,
 
 
 def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
-                  cfg: Config, batch_size: int, seed: int, device: str = "cpu",
-                  network: str = "widest") -> float:
+                  network: ModelConfig, batch_size: int, seed: int,
+                  device: str = "cpu") -> float:
     """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows, with
-    the widest (or the narrowest: `network`) network the study's search space can draw."""
+    this network (`networks`, `network`)."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), size=min(len(x), SAMPLE_ROWS), replace=False))
     share = len(folds.fit_rows[0]) / len(train)
@@ -72,7 +74,7 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
            for _ in range(folds.n_folds)]
     y = torch.as_tensor(model_target(train, schema)[rows], dtype=torch.float32)
     sample = torch.from_numpy(np.ascontiguousarray(x[rows]))
-    model = _network(cfg, max if network == "widest" else min).replace(
+    model = network.replace(
         {"epochs": 1 + TIMED_EPOCHS, "eval_every": 1 + TIMED_EPOCHS, "batch_size": batch_size,
          "lr": 1e-3, "lr_schedule": "constant"})
     stamps: dict[int, float] = {}
@@ -92,16 +94,38 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
 # numeric embedding (from the cheapest kind to the dearest)
 COSTLY_COUNTS = ("width", "depth", "members")
 EMBEDDING_COST = ("none", "pbld")
+# The most networks timed one by one; a larger space is timed at its dearest and cheapest
+MAX_NETWORKS = 12
 
 
-def searches_network(cfg: Config) -> bool:
-    """Whether the study draws what an epoch costs (width, depth, members, the numeric
-    embedding); else every trial's network costs alike."""
-    return any(cfg.tune.search_space.get(name) not in (None, AUTO)
-               for name in (*COSTLY_COUNTS, "numeric_embedding"))
+def networks(cfg: Config) -> list[ModelConfig]:
+    """The networks the study's search space draws, as far as an epoch's cost goes: every
+    combination of the searched counts (`_counts`) and embeddings, which the sampler
+    draws alike before it learns; the dearest and the cheapest when there are more than
+    MAX_NETWORKS; the model as it is when the study draws none of them."""
+    dims = [(name, _counts(cfg.tune.search_space[name])) for name in COSTLY_COUNTS
+            if cfg.tune.search_space.get(name) not in (None, AUTO)]
+    embedding = cfg.tune.search_space.get("numeric_embedding")
+    if embedding not in (None, AUTO):
+        dims.append(("numeric_embedding", sorted(set(embedding.values),
+                                                 key=EMBEDDING_COST.index)))
+    combos = list(itertools.product(*(values for _, values in dims)))
+    if len(combos) > MAX_NETWORKS:
+        return [network(cfg, min), network(cfg, max)]
+    names = [name for name, _ in dims]
+    return [cfg.model.replace(dict(zip(names, combo, strict=True))) for combo in combos]
 
 
-def _network(cfg: Config, pick=max):
+def _counts(dim) -> list[int]:
+    """A searched count's values: its choices, every whole number of a short range, or the
+    range's edges."""
+    low, high = min(int(v) for v in dim.values), max(int(v) for v in dim.values)
+    if dim.choices is None and high - low < 4:
+        return list(range(low, high + 1))
+    return sorted({int(v) for v in dim.values})
+
+
+def network(cfg: Config, pick=max) -> ModelConfig:
     """The model config with the dearest network (pick=max: widest, deepest, most members,
     the dearest embedding) or the cheapest one (pick=min) the study's search space allows."""
     model = cfg.model

@@ -15,7 +15,8 @@ from pipeline.calibrate import (
     features_seconds,
     gbm_matrix,
     gbm_seconds,
-    searches_network,
+    network,
+    networks,
 )
 from pipeline.config import Config
 from pipeline.cv import make_folds, model_target
@@ -49,21 +50,29 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     log.info("measuring one epoch and one boosting round on this machine (%s)", device)
     seconds, width, x = features_seconds(train, folds, schema, cfg)
     batch = batch_size(cfg, len(fit_rows), device)
-    epoch = epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device)
-    narrow = (epoch_seconds(x, train, schema, folds, cfg, batch, cfg.base.seed, device,
-                            network="narrowest") if searches_network(cfg) else epoch)
+    drawn = networks(cfg)
+    dearest = network(cfg, max)
+    timed = {}  # each distinct network once (the dearest is usually among those drawn)
+    for model in [*drawn, dearest]:
+        key = model.model_dump_json()
+        if key not in timed:
+            timed[key] = epoch_seconds(x, train, schema, folds, model, batch, cfg.base.seed,
+                                       device)
+    epoch = timed[dearest.model_dump_json()]
+    trial_epoch = sum(timed[m.model_dump_json()] for m in drawn) / len(drawn)
     gbm_x, codes = gbm_matrix(train, folds, schema, cfg, x)
     gbm_setup, gbm_round = gbm_seconds(gbm_x, model_target(train, schema)[fit_rows],
                                        resolve_reference(cfg.reference, len(fit_rows)),
                                        cfg.base.seed, threads, codes)
     measured = Measured(rows=len(train), fit_rows=len(fit_rows), inputs=width,
                         n_folds=folds.n_folds, device=device, epoch_seconds=epoch,
-                        trial_epoch_seconds=(epoch + narrow) / 2, features_seconds=seconds,
+                        trial_epoch_seconds=trial_epoch, features_seconds=seconds,
                         gbm_round_seconds=gbm_round, gbm_setup_seconds=gbm_setup)
     log.info("measured (planned as, snapped up to a half-octave grid): epoch %.4g s (%.4g), "
-             "a trial's mean epoch %.4g s (%.4g), fold preprocessing %.3g s (%.3g), boosting "
-             "round %.3g ms (%.3g), GBM data set %.3g s (%.3g)", epoch, snap(epoch),
-             measured.trial_epoch_seconds, snap(measured.trial_epoch_seconds), seconds,
+             "a trial's mean epoch over %d networks %.4g s (%.4g), fold preprocessing %.3g s "
+             "(%.3g), boosting round %.3g ms (%.3g), GBM data set %.3g s (%.3g)", epoch,
+             snap(epoch), len(drawn), measured.trial_epoch_seconds,
+             snap(measured.trial_epoch_seconds), seconds,
              snap(seconds), 1000 * gbm_round, 1000 * snap(gbm_round), gbm_setup,
              snap(gbm_setup))
     measured, kept = settle(measured, previous_plan(out_dir), basis(cfg, measured))
