@@ -1,11 +1,11 @@
 """The final model: the tuned MLP trained over seeds and feature views on the CV folds, its
-views averaged and the references blended in with weights fitted on OOF predictions. Pure."""
+views blended, then the references blended in, each with weights fitted on OOF predictions.
+Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
@@ -30,6 +30,7 @@ class FittedModel:
     fold_scores: list[float]
     weights: dict[str, float]  # "mlp" (all views together) and each blended reference
     mlp: dict[str, CVResult]  # per feature view
+    view_weights: dict[str, float]  # each feature view's share of "mlp"
 
 
 def feature_views(cfg: Config) -> tuple[str, ...]:
@@ -41,8 +42,9 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
                     references: References | None = None, setup: FoldSetup | None = None,
                     on_epoch: EpochCallback | None = None,
                     reading: ReadOptions | None = None) -> FittedModel:
-    """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, average the
-    views, and blend in the references named by `ensemble.blend_with` (OOF-fitted weights).
+    """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, blend the views
+    (OOF-fitted weights: a view that hurts gets none; flights' rank-Gauss view scored 18.4
+    against 17.4), and blend in the references named by `ensemble.blend_with` (the same way).
 
     `setup` (folds and the base view's preprocessing) is reused when given; `on_epoch` is
     called after every epoch of every view. `reading` (how the training data's CSVs were
@@ -65,7 +67,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
                                  cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device,
                                  scored=cfg.tune.objective_rows)
            for v in views}
-    oof = {"mlp": np.mean([r.oof for r in mlp.values()], axis=0)}
+    view_weights = blend_weights({v: r.oof[kept] for v, r in mlp.items()}, y[kept])
+    oof = {"mlp": sum(view_weights[v] * mlp[v].oof for v in views)}
     for name in cfg.ensemble.blend_with:
         oof[name] = references.oof[name]
     weights = blend_weights({k: v[kept] for k, v in oof.items()}, y[kept])
@@ -74,7 +77,7 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     model_views = {f"mlp_{v}": setups[v].features.view for v in views}
     members = {f"mlp_{v}": (f"mlp_{v}", mlp_member(mlp[v].trained))
                for v in views}
-    member_weights = {f"mlp_{v}": weights["mlp"] / len(views) for v in views}
+    member_weights = {f"mlp_{v}": weights["mlp"] * view_weights[v] for v in views}
     for name in cfg.ensemble.blend_with:
         view, fitted = references.view_of(name)
         model_views[view] = fitted
@@ -99,6 +102,7 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
         fold_scores=[rmse(y[rows], final[rows]) for rows in folds.val_rows],
         weights=weights,
         mlp=mlp,
+        view_weights=view_weights,
     )
 
 

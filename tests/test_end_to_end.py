@@ -448,7 +448,8 @@ def test_a_forced_rerun_leaves_dvc_lock_and_the_reports_byte_identical(tmp_path)
     lock = "\n".join(difflib.unified_diff(first["dvc.lock"].decode().splitlines(),
                                          second["dvc.lock"].decode().splitlines(), lineterm=""))
     plans = [line for line in (first_run.stdout + first_run.stderr + forced.stdout
-                               + forced.stderr).splitlines() if "measured" in line or "kept" in line]
+                               + forced.stderr).splitlines()
+             if "measured" in line or "kept" in line]
     assert not differ, (differ, lock, plans)
 
 

@@ -69,7 +69,8 @@ def test_a_gbm_on_native_categories_blends_in_and_predicts_raw_rows(tmp_path):
     setup = setup_folds(frame, schema, cfg)
     trees = fit_fold_features(frame, setup.folds, schema, cfg.features, trees=True)
     assert 0 < trees.n_categorical < trees.width < setup.features.width
-    refs = score_references(setup, resolve_reference(cfg.reference, 100), cfg.base.seed, trees=trees)
+    refs = score_references(setup, resolve_reference(cfg.reference, 100), cfg.base.seed,
+                            trees=trees)
     assert refs.member_views == {"linear": "features", "gbm": "trees"}
     assert refs.members["gbm"].estimators[0].n_categorical == trees.n_categorical
     fitted = fit_final_model(frame, schema, cfg, {}, refs, setup)
@@ -81,3 +82,31 @@ def test_a_gbm_on_native_categories_blends_in_and_predicts_raw_rows(tmp_path):
     np.testing.assert_allclose(oof["predicted"], blend)
     predictions = fitted.model.predict_typed(test_frame)
     assert predictions.shape == (20,) and np.isfinite(predictions).all()
+
+
+def test_the_feature_views_are_blended_by_their_oof_and_never_worse_than_the_best(tmp_path):
+    """Each feature view's MLP is a member of the MLP's own OOF-fitted blend: the MLP alone is
+    never worse than its best view on the fit rows, and the final model predicts with those
+    weights."""
+    train = make_houses(120, seed=3)
+    test = make_houses(10, seed=4, first_id=9001).drop(columns="SalePrice")
+    raw = write_competition(tmp_path / "raw", train, test)
+    cfg = config_from_dict(small_params(raw, ensemble={"feature_views": ["standard",
+                                                                         "quantile"]}))
+    frame, _, schema = load_competition(cfg.data)
+    fitted = fit_final_model(frame, schema, cfg, {})
+    assert set(fitted.view_weights) == {"standard", "quantile"}
+    assert sum(fitted.view_weights.values()) == pytest.approx(1.0)
+    kept = ~fitted.oof["excluded_from_fit"].to_numpy()
+    actual = fitted.oof["actual"].to_numpy()[kept]
+
+    def score(column: str) -> float:
+        return float(np.sqrt(np.mean((fitted.oof[column].to_numpy()[kept] - actual) ** 2)))
+
+    best_view = min(score("predicted_mlp_standard"), score("predicted_mlp_quantile"))
+    assert score("predicted_mlp") <= best_view + 1e-12
+    blend = sum(w * fitted.oof[f"predicted_mlp_{v}"] for v, w in fitted.view_weights.items())
+    np.testing.assert_allclose(fitted.oof["predicted_mlp"], blend)
+    for view, weight in fitted.view_weights.items():
+        assert fitted.model.weights[f"mlp_{view}"] == pytest.approx(weight
+                                                                   * fitted.weights["mlp"])

@@ -80,13 +80,15 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
                                  on_epoch=lambda _: progress.update(),
                                  reading=prepared.reading)
     metrics = fitted.metrics
-    log.info("MLP: OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
+    log.info("MLP (views %s): OOF RMSE %.5f (%.5f without the %d rows excluded from fitting)",
+             {k: round(v, 3) for k, v in fitted.view_weights.items()},
              metrics["mlp_oof_rmse"], metrics["mlp_oof_rmse_fit_rows"],
              int(setup.folds.excluded.sum()))
     log.info("final model (weights %s): OOF RMSE %.5f (%.5f without excluded rows)",
              {k: round(v, 3) for k, v in fitted.weights.items()}, metrics["oof_rmse"],
              metrics["oof_rmse_fit_rows"])
     summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
+               "view_weights": fitted.view_weights,
                "params": best["params"], "n_seeds": n_seeds, "feature_views": list(views)}
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
     with atomic_dir(out_dir) as tmp:
