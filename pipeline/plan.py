@@ -86,12 +86,12 @@ class Measured:
     n_folds: int
     device: str  # cpu | cuda
     epoch_seconds: float  # one epoch of every fold at once, at the planned batch size, of the
-    # widest network the study can draw (the final fit's, at most)
+    # dearest network the study can draw (the final fit's, at most)
     features_seconds: float  # fitting and applying one view's fold preprocessing
     gbm_round_seconds: float = 0.0  # one boosting round on a fold's fitting rows
     gbm_setup_seconds: float = 0.0  # building LightGBM's data set of a fold's fitting rows
-    # a trial's epoch on average over the networks the study draws (the mean of the widest
-    # and the narrowest); None: epoch_seconds
+    # a trial's epoch on average over the networks the study draws (calibrate.networks);
+    # None: epoch_seconds
     trial_epoch_seconds: float | None = None
 
     @property
@@ -212,7 +212,7 @@ class Plan:
             f"folds on {self.device}",
             f"sizes: batch {self.batch_size}, {self.epochs} epochs ({measured.trial_epoch:.3g} "
             f"s each for a trial on average as measured, planned at {costs.epoch_seconds:.3g} "
-            f"s; {measured.epoch_seconds:.3g} s for the widest network), validation every "
+            f"s; {measured.epoch_seconds:.3g} s for the dearest network), validation every "
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
         ]
@@ -337,7 +337,7 @@ def trial_costs(pruner: PrunerConfig, measured: Measured, epochs: int, eval_ever
                 warmup: int) -> TrialCosts:
     """A trial's expected cost at these sizes, from the snapped epochs: its epochs, its
     validation checkpoints (CHECKPOINT_SECONDS each) and TRIAL_OVERHEAD_SECONDS; and a seed's
-    in the final fit (at the widest network's epoch)."""
+    in the final fit (at the dearest network's epoch)."""
     epoch = snap(measured.trial_epoch)
     checks = epochs // max(eval_every, 1)
     full = epochs * epoch + checks * CHECKPOINT_SECONDS + TRIAL_OVERHEAD_SECONDS
