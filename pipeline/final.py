@@ -43,8 +43,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
                     on_epoch: EpochCallback | None = None,
                     reading: ReadOptions | None = None) -> FittedModel:
     """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, blend the views
-    (OOF-fitted weights: a view that hurts gets none; flights' rank-Gauss view scored 18.4
-    against 17.4), and blend in the references named by `ensemble.blend_with` (the same way).
+    (OOF-fitted weights: a view that hurts gets little or none; docs/model.md), and blend in
+    the references named by `ensemble.blend_with` (the same way).
 
     `setup` (folds and the base view's preprocessing) is reused when given; `on_epoch` is
     called after every epoch of every view. `reading` (how the training data's CSVs were

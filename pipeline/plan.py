@@ -47,17 +47,17 @@ KEEP_SHARE = {"none": 1.0, "median": 0.5, "hyperband": 1 / 3}  # percentile: per
 FIXED_SECONDS, OVERHEAD_STEP = 60.0, 10.0
 REFERENCE_SHARE, GBM_SHARE, STUDY_SHARE = 0.10, 0.8, 0.60
 # ... and more for the references where the GBM's share would hold fewer than
-# GBM_WANTED_ROUNDS rounds (large data: flights' GBM keeps improving for ~5 000 rounds at
-# rate 0.1), up to MAX_REFERENCE_SHARE of the budget
+# GBM_WANTED_ROUNDS rounds (on large data LightGBM keeps improving for thousands of rounds:
+# docs/model.md), up to MAX_REFERENCE_SHARE of the budget
 GBM_WANTED_ROUNDS, MAX_REFERENCE_SHARE = 2_000, 0.35
 MAX_AUTO_SEEDS = 5
 MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below its max)
 # The GBM's leaves with reference.gbm_num_leaves auto: about sqrt(fit rows) / 4 as a power of
 # two less one, between these (15 below 8k fit rows, 31 below 32k, 63 above); its rate with
 # reference.gbm_learning_rate auto: GBM_RATE_ROUNDS / the plan's rounds (LightGBM needs
-# rounds roughly in inverse proportion to its rate: at rate 0.03, ~300 on House Prices and
-# ~750 on loans; at 0.1, ~5 000 on flights), between these: the lowest where the budget
-# holds the rounds, higher where it does not (docs/sizing.md)
+# rounds roughly in inverse proportion to its rate; the rounds it picked per competition are in
+# docs/model.md), between these: the lowest where the budget holds the rounds, higher where
+# it does not (docs/sizing.md)
 GBM_LEAVES = (15, 63)
 GBM_RATES = (0.03, 0.1)
 GBM_RATE_ROUNDS = 200.0
@@ -66,8 +66,7 @@ GBM_RATE_ROUNDS = 200.0
 GRID_STEPS = 2
 GRID = 2 ** (1 / GRID_STEPS)
 # Hysteresis: a timing that snaps within this many grid steps (an octave) of the previous
-# plan's, on the same basis, keeps the previous value. One step was too few: under load, a
-# tiny reading (a few milliseconds) moved two steps between two forced runs.
+# plan's, on the same basis, keeps the previous value (why two: docs/sizing.md).
 KEEP_STEPS = 2
 # The hard caps: the study and the reference stage may run this share of the budget past
 # their planned time; then they are cut (and the outputs depend on the machine's speed).
@@ -138,8 +137,9 @@ class Plan:
     reference_seconds: float
     study_seconds: float
     final_seconds: float
-    # the snapped timings the plan was made from (TIMINGS), and what they were measured on
-    # (`basis`): the next plan keeps them while its readings stay within KEEP_STEPS grid steps
+    # the snapped timings the plan was made from (TIMINGS), and the data and params they
+    # belong to (`basis`): the next plan keeps them while its readings stay within
+    # KEEP_STEPS grid steps
     timings: dict[str, float]
     basis: str
 
@@ -237,7 +237,7 @@ def planned_timings(measured: Measured) -> dict[str, float]:
 
 
 def basis(cfg: Config, measured: Measured) -> str:
-    """What the timings were measured on: the data's shape, the device, and every params
+    """What the timings belong to: the data's shape, the device, and every params
     section that changes what one epoch or one boosting round does (a hash)."""
     shape = {k: getattr(measured, k) for k in ("rows", "fit_rows", "inputs", "n_folds",
                                                "device")}
@@ -256,7 +256,7 @@ def _dump(value: object) -> object:
 def settle(measured: Measured, previous: Plan | None, on: str) -> tuple[Measured, list[str]]:
     """`measured` with each timing that snaps to within KEEP_STEPS grid steps of the previous plan's
     replaced by that plan's value (hysteresis: a reading drifting across a grid point keeps
-    the plan it made before), when the previous plan was measured on the same `basis`; and
+    the plan it made before), when the previous plan's `basis` is this one; and
     the names of the timings kept."""
     if previous is None or previous.basis != on:
         return measured, []

@@ -33,6 +33,10 @@ def test_each_network_the_study_draws_is_timed_once():
     assert sorted((m.width, m.numeric_embedding) for m in drawn) == sorted(
         (w, e) for w in (128, 256, 512) for e in ("none", "pbld"))
     assert {m.depth for m in drawn} == {1} and network(cfg, max) in drawn
+    for space in ({"width": {"choices": widths}} for widths in ([64], [64, 128, 256, 512])):
+        deep = config_from_dict({"data": DATA, "tune": {"search_space": {
+            **space, "depth": {"low": 1, "high": 3, "integer": True}}}})
+        assert network(deep, max) in networks(deep)  # the plan times the final fit's network
 
 
 def test_a_large_space_is_timed_at_its_dearest_and_cheapest_and_none_as_the_model_is():

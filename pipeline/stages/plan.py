@@ -15,7 +15,6 @@ from pipeline.calibrate import (
     features_seconds,
     gbm_matrix,
     gbm_seconds,
-    network,
     networks,
 )
 from pipeline.config import Config
@@ -50,16 +49,10 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     log.info("measuring one epoch and one boosting round on this machine (%s)", device)
     seconds, width, x = features_seconds(train, folds, schema, cfg)
     batch = batch_size(cfg, len(fit_rows), device)
-    drawn = networks(cfg)
-    dearest = network(cfg, max)
-    timed = {}  # each distinct network once (the dearest is usually among those drawn)
-    for model in [*drawn, dearest]:
-        key = model.model_dump_json()
-        if key not in timed:
-            timed[key] = epoch_seconds(x, train, schema, folds, model, batch, cfg.base.seed,
-                                       device)
-    epoch = timed[dearest.model_dump_json()]
-    trial_epoch = sum(timed[m.model_dump_json()] for m in drawn) / len(drawn)
+    drawn = networks(cfg)  # the dearest the space allows is always among them
+    timed = [epoch_seconds(x, train, schema, folds, model, batch, cfg.base.seed, device)
+             for model in drawn]
+    epoch, trial_epoch = max(timed), sum(timed) / len(timed)
     gbm_x, codes = gbm_matrix(train, folds, schema, cfg, x)
     gbm_setup, gbm_round = gbm_seconds(gbm_x, model_target(train, schema)[fit_rows],
                                        resolve_reference(cfg.reference, len(fit_rows)),
