@@ -93,9 +93,9 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
 # The searched model params that change an epoch's cost: counts (more costs more), and the
 # numeric embedding (from the cheapest kind to the dearest)
 COSTLY_COUNTS = ("width", "depth", "members")
-EMBEDDING_COST = ("none", "pbld")
+EMBEDDING_COST = ("none", "pbld", "ple")
 # The most networks timed one by one; a larger space is timed at its dearest and cheapest
-MAX_NETWORKS = 12
+MAX_NETWORKS = 18
 
 
 def networks(cfg: Config) -> list[ModelConfig]:

@@ -21,6 +21,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import Config, ConfigError, FeaturesConfig, ModelConfig
+from pipeline.config.fields import AUTO
 from pipeline.data.schema import Schema
 from pipeline.features import (
     build_preprocessor,
@@ -55,6 +56,11 @@ class Folds:
         if rows == "all" or not self.excluded.any():
             return None
         return [~self.excluded[v] for v in self.val_rows]
+
+    def first(self, n: int) -> Folds:
+        """The first `n` folds (a trial's, tune.trial_folds): they predict only their own
+        validation rows."""
+        return Folds(self.fit_rows[:n], self.val_rows[:n], self.excluded)
 
     def fold_of_row(self) -> np.ndarray:
         """The fold that predicts each training row."""
@@ -94,7 +100,7 @@ class CVResult:
 
     oof: np.ndarray  # [N]
     fold_scores: list[float]
-    score: float  # RMSE over all training rows
+    score: float  # RMSE over all training rows (that the folds predict)
     score_fit_rows: float  # RMSE over the rows not excluded from fitting
     trained: TrainedMLPs | list[RegressorMixin]
 
@@ -159,15 +165,26 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Fe
 
 def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,
                 numeric_scaling: str | None = None,
-                on_fold: Callable[[int], None] | None = None) -> FoldSetup:
-    """Folds and per-fold preprocessing (optionally with another numeric scaling);
-    `on_fold(k)` after fold k's preprocessing is fitted."""
+                on_fold: Callable[[int], None] | None = None,
+                first: int | None = None) -> FoldSetup:
+    """Folds and per-fold preprocessing (optionally with another numeric scaling), of every
+    fold or of the `first` ones (a trial's); `on_fold(k)` after fold k's preprocessing is
+    fitted."""
     features_cfg = cfg.features
     if numeric_scaling is not None:
         features_cfg = features_cfg.replace({"numeric_scaling": numeric_scaling})
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
+    if first is not None:
+        folds = folds.first(first)
     features = fit_fold_features(train, folds, schema, features_cfg, cfg.base.seed, on_fold)
     return FoldSetup(folds, features, model_target(train, schema))
+
+
+def trial_folds(cfg: Config) -> int:
+    """The folds a trial trains (the first ones): tune.trial_folds (as the plan resolves it),
+    at most cv.n_folds; every fold while it is "auto"."""
+    folds = cfg.tune.trial_folds
+    return cfg.cv.n_folds if folds == AUTO else min(folds, cfg.cv.n_folds)
 
 
 def model_target(train: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -211,15 +228,19 @@ def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds
 
 def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
             trained: TrainedMLPs | list[RegressorMixin]) -> CVResult:
-    oof = np.empty(len(y))
+    """The scores over the rows the folds predict (every row, unless `folds` are some of
+    them: then `oof` is NaN on the others)."""
+    oof = np.full(len(y), np.nan)
+    scored = np.zeros(len(y), dtype=bool)
     for rows, pred in zip(folds.val_rows, per_fold, strict=True):
         oof[rows] = pred
-    kept = ~folds.excluded
+        scored[rows] = True
+    kept = ~folds.excluded & scored
     return CVResult(
         oof=oof,
         fold_scores=[rmse(y[rows], pred)
                      for rows, pred in zip(folds.val_rows, per_fold, strict=True)],
-        score=rmse(y, oof),
+        score=rmse(y[scored], oof[scored]),
         score_fit_rows=rmse(y[kept], oof[kept]),
         trained=trained,
     )

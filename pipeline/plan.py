@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from pipeline.config import Config, ModelConfig, PrunerConfig, ReferenceConfig
@@ -51,6 +51,10 @@ REFERENCE_SHARE, GBM_SHARE, STUDY_SHARE = 0.10, 0.8, 0.60
 # docs/model.md), up to MAX_REFERENCE_SHARE of the budget
 GBM_WANTED_ROUNDS, MAX_REFERENCE_SHARE = 2_000, 0.35
 MAX_AUTO_SEEDS = 5
+# Trials on one fold (tune.trial_folds auto) where a fold's validation rows number at least
+# this many: a score on them is as steady as the folds' mean on smaller data, and the study
+# gets n_folds times the trials
+ONE_FOLD_ROWS = 32_768
 MIN_GBM_ROUNDS = 100  # the fewest boosting rounds the plan gives the GBM (below its max)
 # The GBM's leaves with reference.gbm_num_leaves auto: about sqrt(fit rows) / 4 as a power of
 # two less one, between these (15 below 8k fit rows, 31 below 32k, 63 above); its rate with
@@ -92,6 +96,9 @@ class Measured:
     # a trial's epoch on average over the networks the study draws (calibrate.networks);
     # None: epoch_seconds
     trial_epoch_seconds: float | None = None
+    # each of those networks' epoch, by `network_key`: the final fit's seeds are sized for
+    # the network the study picks
+    network_epoch_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def trial_epoch(self) -> float:
@@ -128,8 +135,10 @@ class Plan:
     n_warmup_steps: int
     lr_range: tuple[float, float]
     n_trials: int  # the trials the study holds: tune.n_trials, or what its share holds
+    trial_folds: int  # the folds each trial trains: tune.trial_folds, or the plan's
     n_startup_trials: int
-    n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto
+    n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto, for the dearest network
+    network_seeds: dict[str, int]  # ... for each network timed (`network_key`)
     gbm_rounds: int  # the most boosting rounds of the GBM reference
     gbm_num_leaves: int  # its leaves and rate with reference.gbm_* auto
     gbm_learning_rate: float
@@ -143,10 +152,11 @@ class Plan:
     timings: dict[str, float]
     basis: str
 
-    def apply(self, cfg: Config) -> Config:
+    def apply(self, cfg: Config, params: dict | None = None) -> Config:
         """`cfg` with every "auto" size filled in from this plan (explicit values stay), the
         seeds, and the GBM's rounds (the plan's, at most reference.gbm_max_rounds). The
-        study's trials: `trials(cfg)`."""
+        seeds are the dearest network's, or with the best trial's `params` its network's
+        (`seeds_for`). The study's trials: `trials(cfg)`."""
         model = cfg.model
         sizes = {"epochs": self.epochs, "batch_size": self.batch_size,
                  "eval_every": self.eval_every,
@@ -162,7 +172,12 @@ class Plan:
         changes = {"pruner": pruner, "search_space": space}
         if tune.n_startup_trials == AUTO:
             changes["n_startup_trials"] = self.n_startup_trials
-        seeds = self.n_seeds if cfg.ensemble.n_seeds == AUTO else cfg.ensemble.n_seeds
+        if tune.trial_folds == AUTO:
+            changes["trial_folds"] = self.trial_folds
+        seeds = cfg.ensemble.n_seeds
+        if seeds == AUTO:
+            seeds = self.n_seeds if params is None else \
+                self.seeds_for(model.replace(params, "model."))
         ensemble = cfg.ensemble.replace({"n_seeds": seeds})
         reference = resolve_reference(cfg.reference, self.fit_rows).replace({
             "gbm_max_rounds": min(self.gbm_rounds, cfg.reference.gbm_max_rounds),
@@ -171,6 +186,11 @@ class Plan:
         base = cfg.base.replace({"device": self.device})
         return cfg.replace({"base": base, "model": model, "tune": tune.replace(changes, "tune."),
                             "ensemble": ensemble, "reference": reference})
+
+    def seeds_for(self, model: ModelConfig) -> int:
+        """The final fit's seeds for this network: what the final share holds of it, or the
+        dearest network's count for one the plan did not time."""
+        return self.network_seeds.get(network_key(model), self.n_seeds)
 
     def trials(self, cfg: Config) -> int:
         """The finished trials the study should hold: tune.n_trials, or the plan's."""
@@ -198,14 +218,15 @@ class Plan:
     def lines(self, cfg: Config, measured: Measured) -> list[str]:
         """The plan as the plan stage prints it, with what it was decided from."""
         costs = trial_costs(cfg.tune.pruner, measured, self.epochs, self.eval_every,
-                            self.warmup(cfg))
+                            self.warmup(cfg), self.trial_folds)
         minutes = self.budget_seconds / 60
         return [
             f"budget {minutes:g} min: study ~{self.study_seconds / 60:.1f} min, references "
             f"~{self.reference_seconds / 60:.1f} min, final fit ~{self.final_seconds / 60:.1f} "
             f"min, start-ups and data ~{self.overhead_seconds / 60:.1f} min",
-            f"{self.n_trials} trials at ~{costs.mean_seconds:.1f} s each once pruning starts "
-            f"({costs.full_seconds:.1f} s unpruned); {self.n_seeds} seeds in the final fit; "
+            f"{self.n_trials} trials{self._folds_said()} at ~{costs.mean_seconds:.1f} s each once "
+            f"pruning starts ({costs.full_seconds:.1f} s unpruned); {self._seeds_said()} in "
+            "the final fit; "
             f"the GBM reference boosts at most {self.gbm_rounds} rounds ({self.gbm_num_leaves} "
             f"leaves, rate {self.gbm_learning_rate:g}); {self.rows} rows "
             f"({self.fit_rows} per fold fit), {self.inputs} input columns, {self.n_folds} "
@@ -216,6 +237,19 @@ class Plan:
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
         ]
+
+    def _folds_said(self) -> str:
+        if self.trial_folds >= self.n_folds:
+            return ""
+        return (f" on {self.trial_folds} of {self.n_folds} folds (each validates on "
+                f"{self.rows // self.n_folds} rows: the final fit trains all {self.n_folds})")
+
+    def _seeds_said(self) -> str:
+        counts = sorted(set(self.network_seeds.values()) | {self.n_seeds})
+        if len(counts) == 1:
+            return f"{self.n_seeds} seeds"
+        return (f"{counts[0]} to {counts[-1]} seeds (by the network the study picks: "
+                f"{self.n_seeds} for the dearest)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,10 +264,22 @@ TIMINGS = ("epoch_seconds", "trial_epoch_seconds", "features_seconds", "gbm_roun
            "gbm_setup_seconds")
 
 
+NETWORK_TIMING = "network_epoch_seconds"  # + "[" + network_key + "]" in a plan's timings
+
+
 def planned_timings(measured: Measured) -> dict[str, float]:
     """The snapped timings a plan is made from."""
-    return {name: snap(measured.trial_epoch if name == "trial_epoch_seconds"
-                       else getattr(measured, name)) for name in TIMINGS}
+    timings = {name: snap(measured.trial_epoch if name == "trial_epoch_seconds"
+                          else getattr(measured, name)) for name in TIMINGS}
+    timings.update({f"{NETWORK_TIMING}[{key}]": snap(seconds)
+                    for key, seconds in measured.network_epoch_seconds.items()})
+    return timings
+
+
+def network_key(model: ModelConfig) -> str:
+    """What names a network as far as an epoch's cost goes (the plan's timings per network)."""
+    return (f"width={model.width},depth={model.depth},members={model.members},"
+            f"embedding={model.numeric_embedding}")
 
 
 def basis(cfg: Config, measured: Measured) -> str:
@@ -266,7 +312,14 @@ def settle(measured: Measured, previous: Plan | None, on: str) -> tuple[Measured
         if name in now and before > 0 and now[name] > 0 and now[name] != before \
                 and abs(round(math.log2(now[name] / before) * GRID_STEPS)) <= KEEP_STEPS:
             kept[name] = before
-    return replace(measured, **kept), sorted(kept)
+    networks = dict(measured.network_epoch_seconds)
+    fixed = {}
+    for name, value in kept.items():
+        if name.startswith(NETWORK_TIMING + "["):
+            networks[name[len(NETWORK_TIMING) + 1:-1]] = value
+        else:
+            fixed[name] = value
+    return replace(measured, **fixed, network_epoch_seconds=networks), sorted(kept)
 
 
 def previous_plan(plan_dir: str | Path) -> Plan | None:
@@ -334,11 +387,13 @@ def keep_share(pruner: PrunerConfig) -> float:
 
 
 def trial_costs(pruner: PrunerConfig, measured: Measured, epochs: int, eval_every: int,
-                warmup: int) -> TrialCosts:
-    """A trial's expected cost at these sizes, from the snapped epochs: its epochs, its
-    validation checkpoints (CHECKPOINT_SECONDS each) and TRIAL_OVERHEAD_SECONDS; and a seed's
-    in the final fit (at the dearest network's epoch)."""
-    epoch = snap(measured.trial_epoch)
+                warmup: int, folds: int | None = None) -> TrialCosts:
+    """A trial's expected cost at these sizes, from the snapped epochs: its epochs (on
+    `folds` of the folds: default all; an epoch's cost is in proportion to the models it
+    trains), its validation checkpoints (CHECKPOINT_SECONDS each) and TRIAL_OVERHEAD_SECONDS;
+    and a seed's in the final fit (every fold, at the dearest network's epoch)."""
+    share = 1.0 if folds is None else min(folds, measured.n_folds) / measured.n_folds
+    epoch = snap(measured.trial_epoch) * share
     checks = epochs // max(eval_every, 1)
     full = epochs * epoch + checks * CHECKPOINT_SECONDS + TRIAL_OVERHEAD_SECONDS
     warmup = min(warmup, epochs)
@@ -438,20 +493,26 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     study = STUDY_SHARE * left
     final = left - study
     pruner = cfg.tune.pruner
+    trial_folds = min(measured.n_folds, cfg.tune.trial_folds if cfg.tune.trial_folds != AUTO
+                      else 1 if measured.rows // measured.n_folds >= ONE_FOLD_ROWS
+                      else measured.n_folds)
 
     def sizes(epochs: int) -> tuple[int, int, TrialCosts]:
         eval_every = (cfg.model.eval_every if cfg.model.eval_every != AUTO
                       else max(1, epochs // CHECKPOINTS))
         warmup = min(eval_every * max(1, round(epochs * WARMUP_SHARE / eval_every)), epochs)
         costs = trial_costs(pruner, measured, epochs, eval_every,
-                            warmup if pruner.n_warmup_steps == AUTO else pruner.n_warmup_steps)
+                            warmup if pruner.n_warmup_steps == AUTO else pruner.n_warmup_steps,
+                            trial_folds)
         return eval_every, warmup, costs
 
     if cfg.model.epochs != AUTO:
         epochs = cfg.model.epochs
     else:  # the most epochs (a multiple of 10) at which the share holds MIN_TRIALS trials
+        # and the final share one seed of every view of the dearest network
         epochs = next((e for e in range(MAX_EPOCHS, MIN_EPOCHS, -10)
-                       if study_trials(study, sizes(e)[2]) >= MIN_TRIALS), MIN_EPOCHS)
+                       if study_trials(study, sizes(e)[2]) >= MIN_TRIALS
+                       and views * sizes(e)[2].fit_seconds <= final), MIN_EPOCHS)
     eval_every, warmup, costs = sizes(epochs)
     # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials; the
     # seeds are ensemble.n_seeds: auto's (an explicit count wins in `apply`, and the plan
@@ -460,7 +521,13 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
                                        / OVERHEAD_STEP)  # rounded up as the overhead is
     if final > needed:
         study, final = study + final - needed, needed
-    n_seeds = int(min(MAX_AUTO_SEEDS, max(1, final // max(costs.fit_seconds * views, 1e-9))))
+
+    def seeds(fit_seconds: float) -> int:
+        return int(min(MAX_AUTO_SEEDS, max(1, final // max(fit_seconds * views, 1e-9))))
+
+    n_seeds = seeds(costs.fit_seconds)
+    network_seeds = {key: seeds(epochs * snap(seconds))
+                     for key, seconds in sorted(measured.network_epoch_seconds.items())}
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
@@ -470,7 +537,9 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         inputs=measured.inputs, n_folds=measured.n_folds, device=measured.device,
         batch_size=batch, epochs=epochs, eval_every=eval_every, n_warmup_steps=warmup,
         lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), n_trials=n_trials,
+        trial_folds=trial_folds,
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
+        network_seeds=network_seeds,
         gbm_rounds=rounds, gbm_num_leaves=resolve_reference(cfg.reference,
                                                             measured.fit_rows).gbm_num_leaves,
         gbm_learning_rate=(gbm_rate(rounds) if cfg.reference.gbm_learning_rate == AUTO

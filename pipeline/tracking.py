@@ -71,7 +71,9 @@ EXPERIMENT_NOTE = (
     "Every run's headline score is `cv_rmse` (lower is better): sort by it. It is the "
     "out-of-fold RMSE (model scale) on the rows `tune.objective_rows` names, which each run's "
     "tag `scored_rows` says: `fit` (the rows not excluded from fitting) or `all`; "
-    "`cv_rmse_fit_rows` and `cv_rmse_all_rows` are the figures on either. Pruned trials end "
+    "`cv_rmse_fit_rows` and `cv_rmse_all_rows` are the figures on either. A trial's (and so "
+    "a study's) is on the validation rows of the folds it trained (`tune.trial_folds`: one "
+    "fold on large data, docs/sizing.md); a final model's on every fold's. Pruned trials end "
     "FINISHED with the tag `state=pruned` and have no `cv_rmse`; the best trial is tagged "
     "`best_trial=true`.")
 ROWS = {"fit": "the rows not excluded from fitting (tune.objective_rows: fit)",

@@ -15,6 +15,7 @@ from pipeline.plan import (
     MAX_REFERENCE_SHARE,
     MIN_EPOCHS,
     MIN_GBM_ROUNDS,
+    ONE_FOLD_ROWS,
     REFERENCE_SHARE,
     Measured,
     Plan,
@@ -23,6 +24,7 @@ from pipeline.plan import (
     gbm_leaves,
     gbm_rate,
     make_plan,
+    network_key,
     previous_plan,
     resolve_reference,
     settle,
@@ -201,6 +203,63 @@ def test_trials_cost_a_mean_networks_epochs_and_the_final_fit_the_widest():
     assert costs.epoch_seconds == snap(0.05) and costs.fit_seconds == 200 * snap(0.1)
     assert costs.full_seconds < costs.fit_seconds  # 200 mean epochs and the checkpoints
     assert make_plan(cfg(), m).n_trials > make_plan(cfg(), measured(1_460, 0.1)).n_trials
+
+
+def test_the_final_fits_seeds_follow_the_network_the_study_picks():
+    """The final share is sized at the dearest network; a cheaper one the study picks gets
+    the seeds that share holds of it (at most five), one the plan did not time the
+    dearest's count, and an explicit count wins."""
+    two_views = cfg(ensemble={"feature_views": ["standard", "quantile"]},
+                    tune={"search_space": {"width": {"choices": [128, 512]}}})
+    model = two_views.model
+    cheap, dear = model.replace({"width": 128}), model.replace({"width": 512})
+    m = Measured(rows=8_077, fit_rows=6_461, inputs=130, n_folds=5, device="cpu",
+                 epoch_seconds=1.6, features_seconds=1.0, trial_epoch_seconds=1.0,
+                 network_epoch_seconds={network_key(cheap): 0.4, network_key(dear): 1.6})
+    plan = make_plan(two_views, m)
+    assert plan.n_seeds == plan.network_seeds[network_key(dear)] < 5
+    fit = plan.epochs * 2  # two views
+    assert plan.network_seeds[network_key(cheap)] == min(5, int(plan.final_seconds
+                                                                // (fit * snap(0.4))))
+    assert plan.network_seeds[network_key(cheap)] > plan.n_seeds
+    assert plan.apply(two_views, {"width": 128}).ensemble.n_seeds == \
+        plan.network_seeds[network_key(cheap)]
+    assert plan.apply(two_views, {"width": 512}).ensemble.n_seeds == plan.n_seeds
+    assert plan.apply(two_views, {"width": 256}).ensemble.n_seeds == plan.n_seeds  # not timed
+    assert plan.apply(two_views).ensemble.n_seeds == plan.n_seeds
+    fixed = cfg(ensemble={"n_seeds": 2})
+    assert plan.apply(fixed, {"width": 128}).ensemble.n_seeds == 2
+    assert "seeds (by the network the study picks" in "\n".join(plan.lines(two_views, m))
+    assert Plan.from_dict(plan.to_dict()) == plan
+    # each network's timing is held steady by the hysteresis, as the others are
+    drifted = Measured(**{**m.__dict__, "network_epoch_seconds": {
+        network_key(cheap): 0.4 * GRID ** 1.5, network_key(dear): 1.6}})
+    settled, kept = settle(drifted, plan, plan.basis)
+    assert kept == [f"network_epoch_seconds[{network_key(cheap)}]"]
+    assert make_plan(two_views, settled) == plan
+
+
+def test_trials_train_one_fold_on_large_data_and_the_study_holds_more_of_them():
+    """Where a fold validates on ONE_FOLD_ROWS rows or more, a trial trains the first fold
+    only (a fifth of the cost), so the study holds more trials; small data trains every
+    fold; an explicit tune.trial_folds wins (at most cv.n_folds); the final fit's share
+    always holds one seed of every view at the planned epochs."""
+    views = len(cfg().ensemble.feature_views)
+    small = make_plan(cfg(), measured(8_077, 0.5))
+    assert small.trial_folds == 5 and small.apply(cfg()).tune.trial_folds == 5
+    large = make_plan(cfg(), measured(5 * ONE_FOLD_ROWS, 4.0))
+    every = make_plan(cfg(tune={"trial_folds": 5}), measured(5 * ONE_FOLD_ROWS, 4.0))
+    assert large.trial_folds == 1 and every.trial_folds == 5
+    assert large.n_trials > every.n_trials or large.epochs > every.epochs
+    assert large.apply(cfg()).tune.trial_folds == 1
+    assert make_plan(cfg(tune={"trial_folds": 9}), measured(1_460, 0.1)).trial_folds == 5
+    costs = trial_costs(cfg().tune.pruner, measured(5 * ONE_FOLD_ROWS, 4.0), 20, 1, 4, 1)
+    assert costs.epoch_seconds == pytest.approx(snap(4.0) / 5)
+    for plan in (small, large, every):
+        assert plan.epochs == MIN_EPOCHS or \
+            views * plan.epochs * snap(4.0 if plan is not small else 0.5) <= plan.final_seconds
+    assert "trials on 1 of 5 folds" in "\n".join(large.lines(cfg(), measured(5 * ONE_FOLD_ROWS,
+                                                                               4.0)))
 
 
 def test_the_caps_are_the_planned_time_plus_a_tenth_of_the_budget():

@@ -50,8 +50,10 @@ class ModelConfig(Section):
     input_l1: Finite = Field(0.0, ge=0, le=100)  # decoupled L1 shrinkage of the input layer
     patience: StrictInt = Field(0, ge=0)  # checkpoints without improvement before stopping
     eval_every: auto_or(Annotated[StrictInt, Field(ge=1)]) = AUTO  # epochs between checks
-    # pbld: each numeric input becomes learned periodic features (RealMLP's, docs/model.md)
-    numeric_embedding: Literal["none", "pbld"] = "none"
+    # pbld: each numeric input becomes learned periodic features (RealMLP's); ple: its
+    # piecewise-linear encoding over `ple_bins` quantile bins of the fold (docs/model.md)
+    numeric_embedding: Literal["none", "pbld", "ple"] = "none"
+    ple_bins: StrictInt = Field(16, ge=2, le=256)
     embedding_dim: StrictInt = Field(3, ge=1, le=256)  # per feature, besides the input itself
     embedding_frequencies: StrictInt = Field(16, ge=1, le=1024)
     embedding_scale: Finite = Field(0.1, gt=0, le=100)  # the frequencies' initial spread

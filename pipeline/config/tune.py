@@ -72,6 +72,9 @@ class TuneConfig(Section):
     # random trials before TPE models; auto: a third of the expected trials, at most 8
     n_startup_trials: auto_or(Annotated[StrictInt, Field(ge=0)]) = AUTO
     objective_rows: Literal["all", "fit"] = "all"  # all rows, or those not fit_excluded
+    # the folds a trial trains and is scored on (the first ones; the final fit trains every
+    # fold); auto: the plan's, one fold on large data (docs/sizing.md)
+    trial_folds: auto_or(Annotated[StrictInt, Field(ge=1, le=1000)]) = AUTO
     storage: Name | None = None  # Optuna storage URL; default: SQLite under the stage's dir
     # crash safety on database storages: a trial whose process stops beating for grace_period
     # seconds (a killed worker) is marked failed and queued again, at most max_retries times

@@ -1,4 +1,5 @@
-"""Embeddings of numeric inputs for K batched models: PBLD (RealMLP's periodic embedding).
+"""Embeddings of numeric inputs for K batched models: PBLD (RealMLP's periodic embedding) and
+the piecewise-linear encoding (PLE) over per-fold quantile bins.
 
 Each numeric input x becomes `dim` learned linear combinations of cos(2 pi w_f x + b_f) over
 `n_frequencies` learned frequencies w_f ~ N(0, sigma) and phases b_f ~ U(-pi, pi), followed
@@ -64,3 +65,101 @@ class PBLDEmbedding(nn.Module):
         mapped = mapped.view(n_models, n_features, n_rows, self.dim).permute(0, 2, 1, 3)
         out = torch.cat([mapped + self.bias, x.unsqueeze(-1)], dim=-1)  # [K, B, n, dim + 1]
         return out.reshape(n_models, n_rows, n_features * (self.dim + 1))
+
+
+class PLEncoding(nn.Module):
+    """x [K, B, n] -> [K, B, width]: the piecewise-linear encoding of each feature over its
+    model's own quantile bins, then x.
+
+    A feature whose bins have edges e_0 < ... < e_m becomes m numbers, the t-th
+    clamp((x - e_t) / (e_{t+1} - e_t), 0, 1), the first open below and the last open above
+    (Gorishniy et al., "On embeddings for numerical features", 2022; with the first layer
+    after it, this is their MLP-PLE). The bins are quantiles of each model's training rows
+    (`quantile_bins`), so every fold's model has its own, like the fold's other
+    preprocessing; they are buffers, saved with the weights. A feature with fewer distinct
+    quantiles than `n_bins` (a count, a code) has fewer bins: its leading bins take the first
+    slots, its last bin the last slot, and the slots between stay zero. `slots` keeps only the
+    slots some model uses (`used_slots`), so such features cost the first layer no more
+    inputs than they have bins: width = len(slots) + n.
+
+    `rtdl_num_embeddings.PiecewiseLinearEncoding` (whose arithmetic this mirrors: one
+    product, one clamp, the last bin aligned to the last slot) holds one model's bins; here
+    K models are trained as one set of [K, ...] tensors and each needs its own fold's bins.
+
+    >>> enc = PLEncoding(n_models=2, n_features=3, n_bins=4)
+    >>> _ = enc.fit(torch.randn(2, 100, 3))
+    >>> enc(torch.zeros(2, 5, 3)).shape, enc.width
+    (torch.Size([2, 5, 15]), 15)
+    """
+
+    BUFFERS = ("weight", "bias", "low", "high")
+
+    def __init__(self, n_models: int, n_features: int, n_bins: int = 16,
+                 slots: list[int] | None = None) -> None:
+        super().__init__()
+        shape = (n_models, n_features, n_bins)
+        for name in self.BUFFERS:
+            self.register_buffer(name, torch.zeros(shape))
+        self.slots = list(range(n_features * n_bins)) if slots is None else list(slots)
+        self.register_buffer("slot_index", torch.tensor(self.slots, dtype=torch.long),
+                             persistent=False)  # derived from the architecture
+        self.n_features, self.n_bins = n_features, n_bins
+
+    @property
+    def width(self) -> int:
+        return len(self.slots) + self.n_features
+
+    @staticmethod
+    @torch.no_grad()
+    def quantile_bins(x: torch.Tensor, n_bins: int) -> dict[str, torch.Tensor]:
+        """Each model's bins from its rows x [K, S, n]: the distinct values among the
+        n_bins + 1 evenly spaced quantiles of each feature, as the encoding's buffers."""
+        n_models, _, n_features = x.shape
+        out = {name: torch.zeros(n_models, n_features, n_bins) for name in PLEncoding.BUFFERS}
+        out["high"].fill_(1.0)
+        levels = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64)
+        for k in range(n_models):
+            quantiles = torch.quantile(x[k].double().cpu(), levels, dim=0)  # [n_bins + 1, n]
+            for j in range(n_features):
+                _set_bins(out, k, j, quantiles[:, j].unique(), n_bins)
+        return out
+
+    @staticmethod
+    def used_slots(bins: dict[str, torch.Tensor]) -> list[int]:
+        """The slots (feature * n_bins + slot) some model's bins use."""
+        return bins["weight"].ne(0).any(dim=0).flatten().nonzero().squeeze(1).tolist()
+
+    @torch.no_grad()
+    def load_bins(self, bins: dict[str, torch.Tensor]) -> PLEncoding:
+        for name in self.BUFFERS:
+            getattr(self, name).copy_(bins[name])
+        return self
+
+    def fit(self, x: torch.Tensor) -> PLEncoding:
+        """Set the bins from each model's rows x [K, S, n] (keeping this encoding's slots)."""
+        return self.load_bins(self.quantile_bins(x, self.n_bins))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_models, n_rows, n_features = x.shape
+        z = torch.addcmul(self.bias.unsqueeze(1), self.weight.unsqueeze(1), x.unsqueeze(-1))
+        z = torch.maximum(torch.minimum(z, self.high.unsqueeze(1)), self.low.unsqueeze(1))
+        z = z.view(n_models, n_rows, -1)
+        if len(self.slots) < z.shape[-1]:
+            z = z.index_select(-1, self.slot_index)
+        return torch.cat([z, x], dim=-1)
+
+
+def _set_bins(out: dict[str, torch.Tensor], k: int, j: int, edges: torch.Tensor,
+              n_bins: int) -> None:
+    """Model k's encoding of feature j over bins with these edges; a constant feature has
+    none (all zeros)."""
+    m = len(edges) - 1
+    if m < 1:
+        return
+    slots = list(range(m - 1)) + [n_bins - 1]  # the last bin in the last slot
+    for slot, left, size in zip(slots, edges[:-1].tolist(), edges.diff().tolist(),
+                                strict=True):
+        out["weight"][k, j, slot] = 1.0 / size
+        out["bias"][k, j, slot] = -left / size
+    out["low"][k, j, slots[0]] = -math.inf  # the first bin is open below (a lone bin too)
+    out["high"][k, j, -1] = math.inf  # the last open above

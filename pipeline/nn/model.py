@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.nn.embeddings import PBLDEmbedding
+from pipeline.nn.embeddings import PBLDEmbedding, PLEncoding
 
 # relu runs in place: it is only applied to the fresh output of a layer's product
 ACTIVATIONS = {"relu": torch.relu_, "silu": nn.functional.silu, "gelu": nn.functional.gelu,
                "tanh": torch.tanh, "mish": nn.functional.mish, "selu": torch.selu}
+EMBEDDINGS = {"pbld": PBLDEmbedding, "ple": PLEncoding}
 HE_PLUS_POINTS = 5  # rows whose pre-activations a bias is set among ("he+5")
 
 
@@ -49,7 +50,8 @@ class BatchedMLP(nn.Module):
                  embedding: dict | None = None, front_scale: bool = False,
                  members: int = 1) -> None:
         """`numeric_cols`: the inputs that are not 0/1 columns; `embedding`
-        ({n_frequencies, dim, sigma}) embeds them, `front_scale` scales them (after the
+        ({"kind": "pbld", n_frequencies, dim, sigma} or {"kind": "ple", n_bins}) embeds them
+        (a PLE's bins are fitted before use: `embedding.fit`), `front_scale` scales them (after the
         embedding). The first layer reads [numeric part, other inputs]: the numeric
         inputs (or their embeddings) first, then the 0/1 columns in their order."""
         super().__init__()
@@ -65,8 +67,9 @@ class BatchedMLP(nn.Module):
                              persistent=False)
         numeric_width = len(self.numeric_cols)
         if self.embedding_settings and self.numeric_cols:
-            self.embedding = PBLDEmbedding(n_models, len(self.numeric_cols),
-                                           **self.embedding_settings)
+            settings = dict(self.embedding_settings)
+            kind = EMBEDDINGS[settings.pop("kind", "pbld")]
+            self.embedding = kind(n_models, len(self.numeric_cols), **settings)
             numeric_width = self.embedding.width
         self.numeric_width = numeric_width  # first-layer inputs before the 0/1 columns
         self.n_inputs = numeric_width + len(others)  # of the first layer
@@ -99,8 +102,8 @@ class BatchedMLP(nn.Module):
         self.dropout = dropout
         self.activation = activation
         self._act = ACTIVATIONS[activation]
-        if self.embedding is not None:  # after the layers: their draws as without embedding
-            self.embedding.reset_parameters()
+        if isinstance(self.embedding, PBLDEmbedding):  # after the layers: their draws as
+            self.embedding.reset_parameters()  # without an embedding
 
     @property
     def linear_skip(self) -> bool:

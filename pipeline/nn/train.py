@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pipeline.config import ModelConfig
+from pipeline.nn.embeddings import PLEncoding
 from pipeline.nn.model import BatchedMLP, predict_batched, to_model_scale
 from pipeline.nn.onehot import OneHotLayout, OneHotRows, binary_columns, onehot_layout
 from pipeline.nn.optim import GroupedAdamW, ParamGroup
@@ -33,6 +34,7 @@ CheckpointCallback = Callable[[int, np.ndarray], None]
 EpochCallback = Callable[[int], None]
 STEPS_PER_GATHER = 16  # minibatches cut from one gathered block of rows
 INIT_ROWS = 1024  # training rows per model the data-dependent initialisation looks at
+BIN_ROWS = 65536  # training rows per model a piecewise-linear encoding's quantiles come from
 # RealMLP's learning-rate and weight-decay factors per kind of parameter (the NTK
 # parametrization: a layer's weights learn at lr / sqrt(fan_in), see pipeline.nn.optim)
 LR_FACTORS = {"biases": 0.1, "scale": 6.0, "embedding": 0.1, "members": 1.0, "skip": 1.0}
@@ -144,13 +146,13 @@ class _Training:
             self.score_mask = self.val.mask  # the validation rows a checkpoint scores
             if score_rows is not None:
                 self.score_mask = _score_mask(score_rows, self.val.mask)
-        self.model = _build_model(self.x_flat, self.n_models, cfg).to(dev)
+        self.model = self._build_model().to(dev)
         dense_width = (self.model.numeric_width
                        if self.model.embedding is not None or self.model.scale is not None
                        else None)
         self.layout = onehot_layout(self.x_flat, dense_width) if onehot_lookup else None
         if cfg.init == "data":
-            self.model.init_from_data(self._init_sample(), self.generator)
+            self.model.init_from_data(self._sample_rows(INIT_ROWS), self.generator)
         groups = _param_groups(self.model, cfg)
         self.optimizer = GroupedAdamW(groups, beta2=cfg.adam_beta2)
         first = self.model.weights[0]
@@ -269,9 +271,31 @@ class _Training:
         mask = self.score_mask
         return torch.sqrt((err * mask).sum(1) / mask.sum(1).clamp_min(1))
 
-    def _init_sample(self) -> torch.Tensor:
-        """Up to INIT_ROWS training rows of each model, as a dense [K, S, d] tensor."""
-        n = min(INIT_ROWS, int(self.train.counts.min()))
+    def _build_model(self) -> BatchedMLP:
+        """The model cfg describes, for inputs whose numeric (not 0/1) columns are those of
+        x; a piecewise-linear encoding gets each model's bins from its own training rows
+        first (which slots they use sets the first layer's width)."""
+        cfg, x_flat = self.cfg, self.x_flat
+        numeric = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
+        embedding, bins = None, None
+        if cfg.numeric_embedding == "pbld":
+            embedding = {"kind": "pbld", "n_frequencies": cfg.embedding_frequencies,
+                         "dim": cfg.embedding_dim, "sigma": cfg.embedding_scale}
+        elif cfg.numeric_embedding == "ple" and numeric:
+            sample = self._sample_rows(BIN_ROWS)[..., numeric]
+            bins = PLEncoding.quantile_bins(sample, cfg.ple_bins)
+            embedding = {"kind": "ple", "n_bins": cfg.ple_bins,
+                         "slots": PLEncoding.used_slots(bins)}
+        model = BatchedMLP(self.n_models, x_flat.shape[1], cfg.width, cfg.depth, cfg.dropout,
+                           cfg.activation, cfg.linear_skip, numeric, embedding,
+                           cfg.front_scale, cfg.members)
+        if bins is not None:
+            model.embedding.load_bins(bins)
+        return model
+
+    def _sample_rows(self, most: int) -> torch.Tensor:
+        """Up to `most` random training rows of each model, as a dense [K, S, d] tensor."""
+        n = min(most, int(self.train.counts.min()))
         keys = torch.rand(self.train.idx.shape, generator=self.generator,
                           device=self.train.idx.device)
         keys.masked_fill_(~self.train.mask, 2.0)
@@ -323,16 +347,6 @@ def _target_scaling(y: torch.Tensor, rows: _Rows) -> tuple[torch.Tensor, torch.T
     return mean, torch.where(std > 0, std, torch.ones_like(std))
 
 
-def _build_model(x_flat: torch.Tensor, n_models: int, cfg: ModelConfig) -> BatchedMLP:
-    """The model cfg describes, for inputs whose numeric (not 0/1) columns are those of x."""
-    numeric = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
-    embedding = None
-    if cfg.numeric_embedding == "pbld":
-        embedding = {"n_frequencies": cfg.embedding_frequencies, "dim": cfg.embedding_dim,
-                     "sigma": cfg.embedding_scale}
-    return BatchedMLP(n_models, x_flat.shape[1], cfg.width, cfg.depth, cfg.dropout,
-                      cfg.activation, cfg.linear_skip, numeric, embedding, cfg.front_scale,
-                      cfg.members)
 
 
 def _param_groups(model: BatchedMLP, cfg: ModelConfig) -> list[ParamGroup]:

@@ -27,6 +27,7 @@ from pipeline.plan import (
     basis,
     batch_size,
     make_plan,
+    network_key,
     previous_plan,
     resolve_reference,
     settle,
@@ -60,7 +61,9 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     measured = Measured(rows=len(train), fit_rows=len(fit_rows), inputs=width,
                         n_folds=folds.n_folds, device=device, epoch_seconds=epoch,
                         trial_epoch_seconds=trial_epoch, features_seconds=seconds,
-                        gbm_round_seconds=gbm_round, gbm_setup_seconds=gbm_setup)
+                        gbm_round_seconds=gbm_round, gbm_setup_seconds=gbm_setup,
+                        network_epoch_seconds={network_key(model): seconds for model, seconds
+                                               in zip(drawn, timed, strict=True)})
     log.info("measured (planned as, snapped up to a half-octave grid): epoch %.4g s (%.4g), "
              "a trial's mean epoch over %d networks %.4g s (%.4g), fold preprocessing %.3g s "
              "(%.3g), boosting round %.3g ms (%.3g), GBM data set %.3g s (%.3g)", epoch,

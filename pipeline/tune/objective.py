@@ -41,6 +41,7 @@ def study_name(cfg: Config, data_fingerprint: str) -> str:
     identity = {
         "search_space": {k: to_dict(v) for k, v in cfg.tune.search_space.items()},
         "objective_rows": cfg.tune.objective_rows,
+        "trial_folds": cfg.tune.trial_folds,
         "pruner": to_dict(cfg.tune.pruner),
         "model": to_dict(cfg.model),
         "features": to_dict(cfg.features),

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from pipeline.config import Config
-from pipeline.cv import setup_folds
+from pipeline.cv import setup_folds, trial_folds
 from pipeline.data.prepared import load_prepared
 from pipeline.progress import steps
 from pipeline.services import from_params
@@ -68,9 +68,10 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     trial (progress)."""
     quiet_optuna()
     prepared = load_prepared(prepared_dir)
-    with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
+    folds = trial_folds(cfg)  # a trial's folds: only theirs are fitted
+    with steps(folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
-                            on_fold=lambda _: progress.update())
+                            on_fold=lambda _: progress.update(), first=folds)
     url = resolve_storage(cfg, storage_dir)
     storage = make_storage(url, cfg.tune)
     name = study_name(cfg, prepared.data_hash)

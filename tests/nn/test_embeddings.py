@@ -1,11 +1,11 @@
-"""PBLD embeddings of numeric inputs, batched over K models."""
+"""Numeric embeddings (PBLD, piecewise-linear encoding), batched over K models."""
 
 import numpy as np
 import pytest
 import torch
 
 from pipeline.config import ModelConfig
-from pipeline.nn.embeddings import PBLDEmbedding
+from pipeline.nn.embeddings import PBLDEmbedding, PLEncoding
 from pipeline.nn.model import BatchedMLP
 from pipeline.nn.train import fit_mlps, predict_mlps
 
@@ -77,9 +77,10 @@ def test_lookups_dense_inputs_and_prediction_agree_with_an_embedding(onehot_look
                                rtol=0, atol=1e-3)
 
 
-def test_an_embedded_model_rebuilds_from_its_architecture_and_weights():
+@pytest.mark.parametrize("embedding", ["pbld", "ple"])
+def test_an_embedded_model_rebuilds_from_its_architecture_and_weights(embedding):
     x, y, fit, val = periodic_problem()
-    cfg = CFG.replace({"numeric_embedding": "pbld", "front_scale": True, "epochs": 5,
+    cfg = CFG.replace({"numeric_embedding": embedding, "front_scale": True, "epochs": 5,
                        "eval_every": 5})
     model = fit_mlps(x, y, fit, val, cfg, seed=0).model
     rebuilt = BatchedMLP(**model.architecture())
@@ -88,3 +89,76 @@ def test_an_embedded_model_rebuilds_from_its_architecture_and_weights():
     rebuilt.eval()
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x.unsqueeze(0)), model(x.unsqueeze(0)))
+
+
+def naive_ple(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The piecewise-linear encoding of one feature, as the paper writes it: bin t is
+    clip((x - e_t) / (e_{t+1} - e_t), 0, 1), the first bin open below, the last open above."""
+    out = (x[:, None] - edges[None, :-1]) / np.diff(edges)[None, :]
+    out[:, 1:] = np.maximum(out[:, 1:], 0)
+    out[:, :-1] = np.minimum(out[:, :-1], 1)
+    return out
+
+
+def test_the_encoding_is_the_papers_formula_over_each_models_own_quantiles():
+    rng = np.random.default_rng(0)
+    train = torch.tensor(np.stack([rng.normal(size=(500, 3)), rng.exponential(size=(500, 3))]),
+                         dtype=torch.float32)
+    train[:, :, 2] = torch.tensor(rng.integers(0, 3, (2, 500)), dtype=torch.float32)  # 3 values
+    train[0, :, 1] = 5.0  # constant
+    enc = PLEncoding(n_models=2, n_features=3, n_bins=6).fit(train)
+    x = torch.tensor(rng.normal(scale=3, size=(2, 50, 3)), dtype=torch.float32)
+    full = enc(x).numpy()
+    out = full[..., :18].reshape(2, 50, 3, 6)
+    np.testing.assert_array_equal(full[..., 18:], x.numpy())  # then x itself
+    for k in range(2):
+        for j in range(3):
+            edges = np.unique(np.quantile(train[k, :, j].double().numpy(),
+                                          np.linspace(0, 1, 7)))
+            if len(edges) < 2:  # a constant feature: nothing but x
+                assert not out[k, :, j, :-1].any()
+                continue
+            expected = naive_ple(x[k, :, j].double().numpy(), edges)
+            m = len(edges) - 1
+            np.testing.assert_allclose(out[k, :, j, : m - 1], expected[:, :-1], atol=1e-5)
+            np.testing.assert_allclose(out[k, :, j, 5], expected[:, -1], atol=1e-5)
+            assert not out[k, :, j, m - 1:5].any()  # the unused slots stay zero
+    assert enc.width == 21
+    # the slots no model uses are left out: the 3-valued feature's (2 bins in both models)
+    bins = PLEncoding.quantile_bins(train, 6)
+    slots = PLEncoding.used_slots(bins)
+    assert 12 + 0 in slots and 12 + 1 not in slots and 12 + 5 in slots
+    compact = PLEncoding(2, 3, 6, slots).load_bins(bins)
+    assert compact.width == len(slots) + 3 < enc.width
+    np.testing.assert_array_equal(compact(x).numpy(),
+                                  np.concatenate([full[..., slots], full[..., 18:]], -1))
+
+
+def step_problem(n: int = 800, seed: int = 0):
+    """A target made of steps in one feature: what PLE's bins cut without many units."""
+    rng = np.random.default_rng(seed)
+    numbers = rng.uniform(-2, 2, size=(n, 3))
+    x = torch.tensor(numbers, dtype=torch.float32)
+    y = torch.tensor(np.floor(2.5 * numbers[:, 0]) ** 2 / 4, dtype=torch.float32)
+    return x, y, [np.arange(600)], [np.arange(600, n)]
+
+
+def test_a_piecewise_linear_encoding_learns_steps_a_plain_mlp_of_the_same_size_blurs():
+    x, y, fit, val = step_problem()
+    cfg = CFG.replace({"width": 8, "epochs": 40, "eval_every": 40})
+    plain = fit_mlps(x, y, fit, val, cfg, seed=0)
+    ple = fit_mlps(x, y, fit, val, cfg.replace({"numeric_embedding": "ple", "ple_bins": 32}),
+                   seed=0)
+    assert val_rmse(ple, y, val) < 0.5 * val_rmse(plain, y, val)
+    assert ple.model.weights[0].shape[1] == 3 * 33
+
+
+def test_each_folds_model_takes_its_bins_from_its_own_training_rows():
+    x, y, _, _ = step_problem()
+    x[400:, 0] += 10.0  # the second half of the rows lies elsewhere
+    cfg = CFG.replace({"numeric_embedding": "ple", "epochs": 1, "eval_every": 1})
+    trained = fit_mlps(x, y, [np.arange(400), np.arange(400, 800)], None, cfg, seed=0)
+    enc = trained.model.embedding
+    # the first bin's left edge is -bias / weight: the model's own rows' minimum
+    first = (-enc.bias[:, 0, 0] / enc.weight[:, 0, 0]).numpy()
+    np.testing.assert_allclose(first, [x[:400, 0].min(), x[400:, 0].min()], rtol=1e-5)

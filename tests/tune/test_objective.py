@@ -91,6 +91,7 @@ IDENTITY_CHANGES = [
     ("model", "eval_every", 4),
     ("model", "width", 32),
     ("tune", "objective_rows", "fit"),
+    ("tune", "trial_folds", 1),
     ("tune", "pruner", {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 6}),
 ]
 
@@ -168,3 +169,27 @@ def test_checkpoints_and_objective_score_the_same_rows(competition, tmp_path):
     on_all = [rmse(setup.y[v], same.oof[v]) for v in setup.folds.val_rows]
     assert trial.intermediate_values[last] == pytest.approx(np.mean(on_fit), rel=1e-4)
     assert np.mean(on_all) > 1.5 * np.mean(on_fit)
+
+
+def test_a_trial_on_one_fold_trains_and_scores_that_fold_alone(competition, tmp_path):
+    """tune.trial_folds: 1 fits the first fold's preprocessing only, trains one model, and the
+    trial's value is the RMSE on that fold's validation rows (what the same model scores
+    there when every fold is trained)."""
+    cfg = config_from_dict(small_params(
+        competition, tune={"trial_folds": 1, "search_space": {"dropout": {"choices": [0.1]}}}))
+    frame, _, schema = load_competition(cfg.data)
+    one = setup_folds(frame, schema, cfg, first=1)
+    assert one.folds.n_folds == 1 and len(one.features.preprocessors) == 1
+    assert one.features.x.shape[0] == 1
+    study = open_(cfg, tmp_path)
+    run_study(study, make_objective(one.features, one.y, one.folds, cfg), n_trials=1,
+              deadline=None, n_jobs=1)
+    (trial,) = study.trials
+    every = setup_folds(frame, schema, cfg)
+    val = every.folds.val_rows[0]
+    np.testing.assert_array_equal(one.folds.val_rows[0], val)
+    alone = cross_validate_mlp(one.features, one.y, one.folds,
+                               cfg.model.replace(trial.params, "model."), cfg.base.seed)
+    assert np.isnan(alone.oof).sum() == len(frame) - len(val)
+    assert trial.value == pytest.approx(rmse(one.y[val], alone.oof[val]))
+    assert trial.value == pytest.approx(alone.fold_scores[0])
