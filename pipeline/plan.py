@@ -134,11 +134,17 @@ class Plan:
     eval_every: int
     n_warmup_steps: int
     lr_range: tuple[float, float]
-    n_trials: int  # the trials the study holds: tune.n_trials, or what its share holds
+    # the trials the study holds: tune.n_trials; with auto, what its share is expected to hold
+    # (the study then runs until its trials' planned cost, `trial_seconds`, fills the share)
+    n_trials: int
     trial_folds: int  # the folds each trial trains: tune.trial_folds, or the plan's
     n_startup_trials: int
     n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto, for the dearest network
     network_seeds: dict[str, int]  # ... for each network timed (`network_key`)
+    # the timed networks whose final fit (one seed of every view at the planned epochs) would
+    # not fit the final share: the study prunes their trials before training (never the
+    # cheapest network)
+    too_dear: list[str]
     gbm_rounds: int  # the most boosting rounds of the GBM reference
     gbm_num_leaves: int  # its leaves and rate with reference.gbm_* auto
     gbm_learning_rate: float
@@ -196,6 +202,18 @@ class Plan:
         """The finished trials the study should hold: tune.n_trials, or the plan's."""
         return self.n_trials if cfg.tune.n_trials == AUTO else cfg.tune.n_trials
 
+    def trial_seconds(self, model: ModelConfig, epochs_run: int, checkpoints: int) -> float:
+        """What a trial of this network that trained `epochs_run` epochs and reported
+        `checkpoints` costs by the plan's timings (its network's snapped epoch, on the trial's
+        folds; the dearest network's for one the plan did not time): the study's share is
+        spent in these planned seconds, not in clock time, so which trials run does not
+        depend on the machine's speed."""
+        epoch = self.timings.get(f"{NETWORK_TIMING}[{network_key(model)}]",
+                                 self.timings["epoch_seconds"])
+        share = min(self.trial_folds, self.n_folds) / self.n_folds
+        return (epochs_run * epoch * share + checkpoints * CHECKPOINT_SECONDS
+                + TRIAL_OVERHEAD_SECONDS)
+
     def warmup(self, cfg: Config) -> int:
         """The epochs before pruning: tune.pruner.n_warmup_steps, or the plan's."""
         steps = cfg.tune.pruner.n_warmup_steps
@@ -236,7 +254,10 @@ class Plan:
             f"s; {measured.epoch_seconds:.3g} s for the dearest network), validation every "
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
-        ]
+        ] + ([f"{len(self.too_dear)} of the {len(self.network_seeds)} networks the study "
+              "draws are too dear for the final fit's share (one seed of every view): their "
+              f"trials are pruned before training ({'; '.join(self.too_dear)})"]
+             if self.too_dear else [])
 
     def _folds_said(self) -> str:
         if self.trial_folds >= self.n_folds:
@@ -528,6 +549,11 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     n_seeds = seeds(costs.fit_seconds)
     network_seeds = {key: seeds(epochs * snap(seconds))
                      for key, seconds in sorted(measured.network_epoch_seconds.items())}
+    fits = {key: views * epochs * snap(seconds) <= final
+            for key, seconds in measured.network_epoch_seconds.items()}
+    cheapest = min(measured.network_epoch_seconds, default=None,
+                   key=lambda key: (measured.network_epoch_seconds[key], key))
+    too_dear = sorted(key for key, ok in fits.items() if not ok and key != cheapest)
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
@@ -539,7 +565,7 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), n_trials=n_trials,
         trial_folds=trial_folds,
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
-        network_seeds=network_seeds,
+        network_seeds=network_seeds, too_dear=too_dear,
         gbm_rounds=rounds, gbm_num_leaves=resolve_reference(cfg.reference,
                                                             measured.fit_rows).gbm_num_leaves,
         gbm_learning_rate=(gbm_rate(rounds) if cfg.reference.gbm_learning_rate == AUTO

@@ -8,6 +8,7 @@ from pipeline.config import config_from_dict
 from pipeline.config.fields import AUTO
 from pipeline.plan import (
     CAP_MARGIN,
+    CHECKPOINT_SECONDS,
     GBM_SHARE,
     GBM_WANTED_ROUNDS,
     GRID,
@@ -17,6 +18,7 @@ from pipeline.plan import (
     MIN_GBM_ROUNDS,
     ONE_FOLD_ROWS,
     REFERENCE_SHARE,
+    TRIAL_OVERHEAD_SECONDS,
     Measured,
     Plan,
     basis,
@@ -237,6 +239,40 @@ def test_the_final_fits_seeds_follow_the_network_the_study_picks():
     settled, kept = settle(drifted, plan, plan.basis)
     assert kept == [f"network_epoch_seconds[{network_key(cheap)}]"]
     assert make_plan(two_views, settled) == plan
+
+
+def test_networks_whose_final_fit_the_share_cannot_hold_are_named_never_the_cheapest():
+    two_views = cfg(ensemble={"feature_views": ["standard", "quantile"]},
+                    tune={"search_space": {"width": {"choices": [128, 512]}}})
+    cheap, dear = two_views.model.replace({"width": 128}), two_views.model.replace({"width": 512})
+    m = Measured(rows=261_618, fit_rows=209_294, inputs=106, n_folds=5, device="cpu",
+                 epoch_seconds=44.0, features_seconds=20.0, trial_epoch_seconds=20.0,
+                 network_epoch_seconds={network_key(cheap): 3.0, network_key(dear): 44.0})
+    plan = make_plan(two_views, m)
+    assert 2 * plan.epochs * snap(44.0) > plan.final_seconds
+    assert plan.too_dear == [network_key(dear)]
+    assert "too dear for the final fit's share" in "\n".join(plan.lines(two_views, m))
+    everything_dear = Measured(**{**m.__dict__, "network_epoch_seconds": {
+        network_key(cheap): 40.0, network_key(dear): 44.0}})
+    assert make_plan(two_views, everything_dear).too_dear == [network_key(dear)]
+    assert make_plan(two_views, Measured(**{**m.__dict__, "network_epoch_seconds": {
+        network_key(cheap): 0.01, network_key(dear): 0.02}})).too_dear == []
+
+
+def test_a_trial_costs_its_networks_planned_epochs_on_its_folds():
+    model = cfg().model
+    cheap, dear = model.replace({"width": 128}), model.replace({"width": 512})
+    m = Measured(rows=5 * ONE_FOLD_ROWS, fit_rows=4 * ONE_FOLD_ROWS, inputs=50, n_folds=5,
+                 device="cpu", epoch_seconds=4.0, features_seconds=1.0,
+                 trial_epoch_seconds=2.0, network_epoch_seconds={network_key(cheap): 1.0,
+                                                                 network_key(dear): 4.0})
+    plan = make_plan(cfg(), m)
+    assert plan.trial_folds == 1
+    overhead = 3 * CHECKPOINT_SECONDS + TRIAL_OVERHEAD_SECONDS
+    assert plan.trial_seconds(cheap, 10, 3) == pytest.approx(10 * snap(1.0) / 5 + overhead)
+    assert plan.trial_seconds(dear, 10, 3) == pytest.approx(10 * snap(4.0) / 5 + overhead)
+    untimed = model.replace({"width": 256})  # the dearest's epoch
+    assert plan.trial_seconds(untimed, 2, 3) == pytest.approx(2 * snap(4.0) / 5 + overhead)
 
 
 def test_trials_train_one_fold_on_large_data_and_the_study_holds_more_of_them():

@@ -1,5 +1,6 @@
-"""tune: run (or resume) the Optuna study until it holds the plan's trials (tune.n_trials, or
-what the study's share holds), with any workers sharing it; write best_params.json and
+"""tune: run (or resume) the Optuna study until it holds tune.n_trials finished trials or, with
+auto, until its trials' cost by the plan's timings fills the study's share; with any workers
+sharing it; write best_params.json and
 trials.csv from the study. The clock only matters if the study's time cap is hit."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 
 from pipeline import report
 from pipeline.config import Config, to_dict
+from pipeline.config.fields import AUTO
 from pipeline.io import atomic_dir, write_csv, write_json
 from pipeline.plan import TIME_CAP_FILE, cap_record, read_plan
 from pipeline.progress import Progress
@@ -20,7 +22,7 @@ from pipeline.runtime import record_time, set_threads, timings_dir
 from pipeline.services import masked
 from pipeline.tracking import HEADLINE_METRIC, Tracker, rows_scored
 from pipeline.tune.session import open_tuning
-from pipeline.tune.study import run_study
+from pipeline.tune.study import Spend, run_study
 from pipeline.tune.trials import (
     COMPLETE,
     FINISHED,
@@ -47,7 +49,9 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     plan = read_plan(plan_dir)
     cap = plan.study_cap_seconds(cfg)
     n_trials = plan.trials(cfg)
+    by_plan = cfg.tune.n_trials == AUTO  # until the trials' planned cost fills the share
     cfg = plan.apply(cfg)
+    spend = Spend.planned(plan, cfg.model) if by_plan else None
     progress = Progress(n_trials, "study", "trials")
 
     def on_record(record: TrialRecord, best: float) -> None:
@@ -56,15 +60,18 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
             notes["cap in"] = f"{max(t.deadline - time.monotonic(), 0) / 60:.1f} min"
         progress.update(1, **notes)
 
-    t = open_tuning(cfg, prepared_dir, storage_dir, cap_seconds=cap, on_record=on_record)
+    t = open_tuning(cfg, prepared_dir, storage_dir, cap_seconds=cap, on_record=on_record,
+                    too_dear=plan.too_dear)
     study, name = t.study, t.name
-    log.info("study %s in %s: %d trials already finished; running until it holds %d%s", name,
-             masked(t.storage), finished_trials(study), n_trials,
+    until = (f"its trials' planned cost fills the study's {plan.study_seconds / 60:.1f} min "
+             f"(~{n_trials} trials)" if by_plan else f"it holds {n_trials}")
+    log.info("study %s in %s: %d trials already finished; running until %s%s", name,
+             masked(t.storage), finished_trials(study), until,
              "" if cap is None else f" (time cap {cap / 60:.1f} min)")
     status = "FAILED"
     try:
-        run_study(study, t.objective, n_trials, t.deadline, cfg.tune.n_jobs, t.on_trial,
-                  wait_for_others=True)
+        run_study(study, t.objective, None if by_plan else n_trials, t.deadline,
+                  cfg.tune.n_jobs, t.on_trial, wait_for_others=True, spend=spend)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -101,7 +108,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
               "value": best.value, "fold_scores": best.fold_scores, "params": best.params,
               "model": to_dict(cfg.model.replace(best.params, "model."))}
     trials = pd.DataFrame(trials_table(study))
-    cut = study_cut(study, n_trials, cap)
+    cut = study_cut(study, n_trials, cap, spend)
     if cut:
         log.warning("TIME CAP: %s", cut)
     if why_not:
@@ -119,15 +126,24 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     return result
 
 
-def study_cut(study: optuna.Study, n_trials: int, cap: float | None) -> str | None:
-    """What the study's time cap cut, in a sentence, or None: planned trials that did not
-    run, trials it pruned (earlier runs' too: the study holds them)."""
-    by_time = sum(t.user_attrs.get("pruned_by") == "time"
-                  for t in study.get_trials(deepcopy=False, states=FINISHED))
-    missing = n_trials - finished_trials(study)
-    if by_time == 0 and missing <= 0:
+def study_cut(study: optuna.Study, n_trials: int, cap: float | None,
+              spend: Spend | None = None) -> str | None:
+    """What the study's time cap cut, in a sentence, or None: planned trials (or planned
+    seconds, with `spend`) that did not run, trials it pruned (earlier runs' too: the study
+    holds them)."""
+    finished = study.get_trials(deepcopy=False, states=FINISHED)
+    by_time = sum(t.user_attrs.get("pruned_by") == "time" for t in finished)
+    if spend is None:
+        short = n_trials - len(finished) > 0
+        done = f"{len(finished)} of the {n_trials} planned trials finished"
+    else:
+        spent = spend.spent(finished)
+        short = spent < spend.share
+        done = (f"{len(finished)} trials finished, {spent / 60:.1f} of the study's "
+                f"{spend.share / 60:.1f} planned min")
+    if by_time == 0 and not short:
         return None
-    parts = [f"{finished_trials(study)} of the {n_trials} planned trials finished"]
+    parts = [done]
     if by_time:
         parts.append(f"{by_time} pruned when the time ran out")
     limit = "" if cap is None else f" ({cap / 60:.1f} min)"

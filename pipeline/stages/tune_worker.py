@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
+from pipeline.config.fields import AUTO
 from pipeline.plan import read_plan
 from pipeline.runtime import set_threads
 from pipeline.services import masked
 from pipeline.tune.session import open_tuning
-from pipeline.tune.study import run_study, worker_id
+from pipeline.tune.study import Spend, run_study, worker_id
 from pipeline.tune.trials import finished_trials, trial_counts
 
 log = logging.getLogger("pipeline")
@@ -47,9 +48,10 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
     set_threads(threads, cfg.base.threads, cfg.tune.n_jobs)
     plan = read_plan(plan_dir)
     n_trials = plan.trials(cfg)
+    by_plan = cfg.tune.n_trials == AUTO  # until the trials' planned cost fills the share
     cfg = plan.apply(cfg)
     me = worker_id()
-    t = open_tuning(cfg, prepared_dir, storage_dir, worker=me)
+    t = open_tuning(cfg, prepared_dir, storage_dir, worker=me, too_dear=plan.too_dear)
     if t.storage.startswith("sqlite"):
         log.warning("the study lives in SQLite (%s): parallel workers may stop on 'database is "
                     "locked'; use PostgreSQL (or a journal file on one machine), see "
@@ -58,8 +60,9 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
              masked(t.storage), finished_trials(t.study), n_trials)
     deadline = (None if cfg.tune.timeout_minutes is None
                 else time.monotonic() + cfg.tune.timeout_minutes * 60)
-    ran = run_study(t.study, t.objective, n_trials, deadline, cfg.tune.n_jobs, t.on_trial,
-                    max_trials=max_trials)
+    ran = run_study(t.study, t.objective, None if by_plan else n_trials, deadline,
+                    cfg.tune.n_jobs, t.on_trial, max_trials=max_trials,
+                    spend=Spend.planned(plan, cfg.model) if by_plan else None)
     counts: dict[str, int] = {}
     for record in ran:
         counts[record.state] = counts.get(record.state, 0) + 1

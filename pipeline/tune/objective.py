@@ -13,13 +13,14 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 import optuna
 
 from pipeline.config import Config, ModelConfig, PrunerConfig, SearchDimension, to_dict
 from pipeline.cv import FoldFeatures, Folds, cross_validate_mlp
+from pipeline.plan import network_key
 from pipeline.progress import steps
 from pipeline.runtime import resolve_device
 from pipeline.tune.trials import ATTR_DECIMALS, fold_attrs
@@ -100,19 +101,25 @@ def _has_complete(trial: optuna.Trial) -> bool:
 
 
 def make_objective(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg: Config,
-                   deadline: float | None = None,
-                   show_epochs: bool = False) -> Callable[[optuna.Trial], float]:
+                   deadline: float | None = None, show_epochs: bool = False,
+                   too_dear: Collection[str] = ()) -> Callable[[optuna.Trial], float]:
     """The objective: OOF RMSE of the MLP with the trial's params on the rows
     `tune.objective_rows` names, pruned at checkpoints (scored on the same rows), and
     at the first checkpoint past `deadline` (time.monotonic()): the study's time is up (once
     the study holds a complete trial: a study always ends with a best trial).
-    `show_epochs`: each trial shows its epochs' progress."""
+    `show_epochs`: each trial shows its epochs' progress. A trial of a network in `too_dear`
+    (`network_key`s: the plan's, whose final fit the budget cannot hold) is pruned before it
+    trains."""
 
     device = resolve_device(cfg.base.device)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg.tune.search_space)
         model_cfg = cfg.model.replace(params, "model.")
+        if network_key(model_cfg) in too_dear:
+            trial.set_user_attr("pruned_by", "budget")
+            raise optuna.TrialPruned("the budget's final share cannot hold this network's "
+                                     "final fit (the plan's too_dear)")
 
         def on_checkpoint(epoch: int, val_rmse: np.ndarray) -> None:
             mean = float(np.mean(val_rmse))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +61,12 @@ def resolve_storage(cfg: Config, storage_dir: Path) -> str:
 
 def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
                 worker: str | None = None, cap_seconds: float | None = None,
-                on_record: Callable[[TrialRecord, float], None] | None = None) -> Tuning:
+                on_record: Callable[[TrialRecord, float], None] | None = None,
+                too_dear: Collection[str] = ()) -> Tuning:
     """Open (or create) the study and its MLflow parent run; build the objective (pruning
     any trial still running once `cap_seconds` have passed from the end of this set-up).
     `cfg` has its sizes resolved by the plan; `on_record(record, best)` follows each logged
-    trial (progress)."""
+    trial (progress); trials of the networks in `too_dear` (the plan's) are pruned unrun."""
     quiet_optuna()
     prepared = load_prepared(prepared_dir)
     folds = trial_folds(cfg)  # a trial's folds: only theirs are fitted
@@ -107,7 +108,7 @@ def open_tuning(cfg: Config, prepared_dir: Path, storage_dir: Path,
     # the set-up is part of the run's overhead, not of the study's share
     deadline = None if cap_seconds is None else time.monotonic() + cap_seconds
     objective = make_objective(setup.features, setup.y, setup.folds, cfg, deadline,
-                               show_epochs=True)
+                               show_epochs=True, too_dear=too_dear)
     return Tuning(study, url, name, tracker, parent, objective, on_trial, deadline)
 
 

@@ -10,6 +10,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -18,9 +19,10 @@ import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend
 from packaging.version import InvalidVersion, Version
 
-from pipeline.config import TuneConfig
+from pipeline.config import ModelConfig, TuneConfig
+from pipeline.plan import Plan
 from pipeline.services import ServiceError, masked
-from pipeline.tune.trials import FINISHED, METRIC_NAME, TrialRecord, to_record
+from pipeline.tune.trials import FINISHED, METRIC_NAME, TrialRecord, epochs_run, to_record
 
 RUNNING = optuna.trial.TrialState.RUNNING
 log = logging.getLogger("pipeline")
@@ -179,9 +181,12 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
               n_trials: int | None, deadline: float | None, n_jobs: int,
               on_trial: Callable[[TrialRecord], None] | None = None, *,
               wait_for_others: bool = False, max_trials: int | None = None,
-              trial_estimate: float = 0.0, poll_seconds: float = 2.0) -> list[TrialRecord]:
+              trial_estimate: float = 0.0, poll_seconds: float = 2.0,
+              spend: Spend | None = None) -> list[TrialRecord]:
     """Run trials until the study holds `n_trials` finished ones (counting earlier runs and
-    other workers), or until `deadline` (time.monotonic()); return the trials this process ran.
+    other workers), or with `spend` (and no n_trials) until its finished trials' planned cost
+    reaches the share, or until `deadline` (time.monotonic()); return the trials this process
+    ran.
 
     By time, a trial starts only when the time left holds one more as long as the mean of the
     trials run so far (`trial_estimate` before the first), so the last one fits; the objective
@@ -195,8 +200,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
     this process runs. Heartbeats are needed to tell a running trial from a dead one: without
     them, trials left RUNNING are ignored.
     """
-    if n_trials is None and deadline is None:
-        raise ValueError("a study needs a number of trials or a deadline")
+    if n_trials is None and deadline is None and spend is None:
+        raise ValueError("a study needs a number of trials, a share to spend or a deadline")
     heartbeat = heartbeat_enabled(study)
     ran: list[TrialRecord] = []
     me = worker_id()
@@ -225,6 +230,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
         trials = study.get_trials(deepcopy=False)
         running = sum(t.state == RUNNING for t in trials) if heartbeat else 0
         if n_trials is None:
+            if spend is not None and spend.spent(trials) >= spend.share:
+                break
             startable = n_jobs
         else:
             missing = n_trials - sum(t.state in FINISHED for t in trials)
@@ -253,6 +260,24 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
             raise RuntimeError(f"{failures_in_row} trials in a row failed in study "
                                f"{study.study_name!r}; see the log above for the errors")
     return ran
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A study's share in planned seconds and what a finished trial costs by the plan."""
+
+    share: float
+    cost: Callable[[optuna.trial.FrozenTrial], float]
+
+    def spent(self, trials: list[optuna.trial.FrozenTrial]) -> float:
+        return sum(self.cost(t) for t in trials if t.state in FINISHED)
+
+    @classmethod
+    def planned(cls, plan: Plan, model: ModelConfig) -> Spend:
+        """The study's share and a trial's cost by `plan` (`Plan.trial_seconds`) for trials
+        of `model` with their params."""
+        return cls(plan.study_seconds, lambda t: plan.trial_seconds(
+            model.replace(t.params, "model."), *epochs_run(t)))
 
 
 def _has_complete(study: optuna.Study) -> bool:

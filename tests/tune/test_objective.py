@@ -9,6 +9,7 @@ from pipeline.config import PrunerConfig, SearchDimension, config_from_dict
 from pipeline.cv import cross_validate_mlp, setup_folds
 from pipeline.data.validate import load_competition
 from pipeline.metrics import rmse
+from pipeline.plan import network_key
 from pipeline.tune.objective import make_objective, make_pruner, study_name, suggest
 from pipeline.tune.study import run_study
 
@@ -193,3 +194,21 @@ def test_a_trial_on_one_fold_trains_and_scores_that_fold_alone(competition, tmp_
     assert np.isnan(alone.oof).sum() == len(frame) - len(val)
     assert trial.value == pytest.approx(rmse(one.y[val], alone.oof[val]))
     assert trial.value == pytest.approx(alone.fold_scores[0])
+
+
+def test_a_trial_of_a_network_too_dear_for_the_final_fit_is_pruned_unrun(setup, tmp_path):
+    fold_setup, cfg = setup
+    cfg = cfg.replace({"tune": cfg.tune.replace({
+        "search_space": {"width": SearchDimension(choices=(8, 16))}})})
+    dear = network_key(cfg.model.replace({"width": 16}))
+    objective = make_objective(fold_setup.features, fold_setup.y, fold_setup.folds, cfg,
+                               too_dear=[dear])
+    study = open_(cfg, tmp_path)
+    run_study(study, objective, n_trials=6, deadline=None, n_jobs=1)
+    for trial in study.trials:
+        if trial.params["width"] == 16:
+            assert trial.state == optuna.trial.TrialState.PRUNED
+            assert trial.user_attrs["pruned_by"] == "budget" and not trial.intermediate_values
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert {t.params["width"] for t in study.trials} == {8, 16}

@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import TuneConfig
 from pipeline.services import ServiceError
 from pipeline.tune.objective import make_objective
-from pipeline.tune.study import make_storage, open_study, run_study
+from pipeline.tune.study import Spend, make_storage, open_study, run_study
 from pipeline.tune.trials import best_trial, finished_trials
 
 from .conftest import open_
@@ -117,3 +117,26 @@ def test_a_study_storage_of_another_optuna_version_is_one_service_error(tmp_path
                               f"by Optuna {written_by}, "
                               + what.format(optuna.__version__, url=url))
     assert message.endswith("(set by tune.storage in params.yaml or OPTUNA_STORAGE)")
+
+
+def test_a_study_spends_its_share_in_planned_seconds_not_trials(tmp_path):
+    """With a share to spend, trials start until the finished ones' planned cost reaches it:
+    cheap trials (a pruned one, a cheap network) leave room for more, dear ones for fewer;
+    a resumed study counts what it holds."""
+    study = open_study(f"sqlite:///{tmp_path / 'o.db'}", "s", 0, 2,
+                       optuna.pruners.NopPruner())
+
+    def objective(trial):
+        width = trial.suggest_categorical("width", [1, 4])
+        for epoch in range(1, 4):
+            trial.report(width, epoch)
+        return float(width)
+
+    spend = Spend(share=20.0, cost=lambda t: t.params["width"] * max(t.intermediate_values))
+    ran = run_study(study, objective, None, None, 1, spend=spend)
+    costs = [3 * r.params["width"] for r in ran]
+    assert sum(costs) >= 20 > sum(costs[:-1])  # the last trial started below the share
+    assert spend.spent(study.get_trials()) == sum(costs)
+    assert run_study(study, objective, None, None, 1, spend=spend) == []  # spent already
+    more = Spend(share=sum(costs) + 1, cost=spend.cost)
+    assert len(run_study(study, objective, None, None, 1, spend=more)) == 1
