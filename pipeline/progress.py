@@ -86,7 +86,9 @@ def _short(value: object) -> str:
 
 
 def _count(value: float | None) -> str:
-    return "?" if value is None else f"{value:g}"
+    if value is None:
+        return "?"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def _clock(seconds: float) -> str:

@@ -54,8 +54,8 @@ def run(cfg: Config, metrics_path: Path, tune_dir: Path, train_dir: Path,
                            None if started is None else (time.time() - started)))
     if plan is not None:
         lines.append(f"device:     {plan['device']}; sizes: batch {plan['batch_size']}, "
-                     f"{plan['epochs']} epochs, {plan['n_trials']} trials, {plan['n_seeds']} "
-                     "seeds (data/plan/plan.json)")
+                     f"{plan['epochs']} epochs, ~{plan['n_trials']} trials expected, "
+                     f"{plan['n_seeds']} seeds for the dearest network (data/plan/plan.json)")
     lines += cap_lines([Path(tune_dir), Path(reference_dir)])
     text = "\n".join(lines)
     print(text, flush=True)

@@ -52,13 +52,22 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
     by_plan = cfg.tune.n_trials == AUTO  # until the trials' planned cost fills the share
     cfg = plan.apply(cfg)
     spend = Spend.planned(plan, cfg.model) if by_plan else None
-    progress = Progress(n_trials, "study", "trials")
+    # by the plan: progress in the share's planned minutes (the trials' count is not known)
+    progress = (Progress(round(plan.study_seconds / 60, 1), "study", "planned min")
+                if by_plan else Progress(n_trials, "study", "trials"))
 
     def on_record(record: TrialRecord, best: float) -> None:
         notes = {"best": round(best, 5) if best == best else "-"}
+        if by_plan:
+            notes["trials"] = finished_trials(t.study)
         if t.deadline is not None:
             notes["cap in"] = f"{max(t.deadline - time.monotonic(), 0) / 60:.1f} min"
-        progress.update(1, **notes)
+        step = 1.0
+        if by_plan:
+            steps = record.checkpoints
+            step = plan.trial_seconds(cfg.model.replace(record.params, "model."),
+                                      max(steps, default=0), len(steps)) / 60
+        progress.update(step, **notes)
 
     t = open_tuning(cfg, prepared_dir, storage_dir, cap_seconds=cap, on_record=on_record,
                     too_dear=plan.too_dear)
