@@ -13,6 +13,9 @@ import pytest
 import yaml
 
 from pipeline import cli
+from pipeline.config import ModelConfig
+from pipeline.plan import Plan
+from pipeline.tune.study import Spend
 
 from .conftest import make_houses, small_params, write_competition
 
@@ -94,17 +97,24 @@ def test_a_second_run_with_the_same_plan_rebuilds_the_same_bytes(budgeted):
     assert not differ, differ
 
 
-def test_the_study_ran_the_plans_trials_and_the_final_fit_its_seeds(budgeted):
+def test_the_study_spent_its_share_and_the_final_fit_took_its_networks_seeds(budgeted):
+    """The study ran until its trials' cost by the plan's timings filled its share (the
+    last trial started below it), and the final fit trained the seeds the plan gives the
+    best trial's network."""
     root, _, _ = budgeted
-    plan = json.loads((root / "plan" / "plan.json").read_text())
+    plan = Plan.from_dict(json.loads((root / "plan" / "plan.json").read_text()))
     best = json.loads((root / "tune" / "best_params.json").read_text())
     study = optuna.load_study(study_name=best["study"],
                               storage=f"sqlite:///{root / 'optuna' / 'optuna.db'}")
-    assert len(study.trials) == plan["n_trials"] >= 2
-    assert best["model"]["epochs"] == plan["epochs"]
-    assert best["model"]["batch_size"] == plan["batch_size"] == 128
+    model = ModelConfig.model_validate(best["model"])
+    spend = Spend.planned(plan, model)
+    trials = study.trials
+    assert len(trials) >= 2
+    assert spend.spent(trials) >= plan.study_seconds > spend.spent(trials[:-1])
+    assert best["model"]["epochs"] == plan.epochs
+    assert best["model"]["batch_size"] == plan.batch_size == 128
     metrics = json.loads((root / "models" / "train_metrics.json").read_text())
-    assert metrics["n_seeds"] == plan["n_seeds"]
+    assert metrics["n_seeds"] == plan.seeds_for(model)
 
 
 def test_the_plan_holds_decisions_not_clock_readings(budgeted):
