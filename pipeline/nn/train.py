@@ -9,6 +9,17 @@ parameter groups and the per-step schedules, then epochs of minibatch steps, eac
 by a checkpoint when one is due, and the kept weights.
 
 Returns values; never logs or writes files.
+
+Shape: x [M, N, d] float32 (one preprocessed copy of the N rows per fold; [N, d] for one
+shared matrix), y [N]; K = len(train_rows) models, model k training on rows train_rows[k] of
+matrix k % M; `predict_mlps` [K, rows]; `history` arrays [checkpoints, K].
+
+>>> x, y = torch.randn(2, 64, 3), torch.randn(64, dtype=torch.float64)
+>>> cfg = ModelConfig(width=8, epochs=2, batch_size=16, lr=1e-3, eval_every=1)
+>>> rows = [np.arange(0, 32), np.arange(32, 64)]
+>>> trained = fit_mlps(x, y, rows, rows[::-1], cfg, seed=0)
+>>> predict_mlps(trained, x).shape, trained.history["val_rmse"].shape
+((2, 64), (2, 2))
 """
 
 from __future__ import annotations
@@ -166,19 +177,18 @@ class _Training:
 
     def run(self, on_checkpoint: CheckpointCallback | None,
             on_epoch: EpochCallback | None) -> TrainedMLPs:
+        """Epochs of minibatch steps, each followed by a checkpoint when one is due; then
+        the kept weights."""
         cfg = self.cfg
-        params = self.optimizer.params
         # Early stopping keeps each model's best validation checkpoint. That choice is made on
         # the validation fold, so it flatters the OOF score a little; patience 0 keeps the last
         # epoch.
         early_stopping = self.has_val and cfg.patience > 0
-        best = [p.detach().clone() for p in params] if early_stopping else None
-        dev = self.x_flat.device
-        best_rmse = torch.full((self.n_models,), math.inf, dtype=torch.float64, device=dev)
-        best_epoch = torch.zeros(self.n_models, dtype=torch.long, device=dev)
+        best = _Best.start(self.optimizer.params, self.n_models, early_stopping,
+                           self.x_flat.device)
         history: dict[str, list] = {"epoch": [], "train_rmse": [], "val_rmse": []}
-        loss_sum = torch.zeros(self.n_models, device=dev)
-        loss_count = torch.zeros(self.n_models, device=dev)
+        loss_sum = torch.zeros(self.n_models, device=self.x_flat.device)
+        loss_count = torch.zeros_like(loss_sum)
         epoch = 0
         for epoch in range(1, cfg.epochs + 1):
             self._train_epoch(loss_sum, loss_count)
@@ -186,34 +196,33 @@ class _Training:
                 on_epoch(epoch)
             if epoch % cfg.eval_every and epoch != cfg.epochs:
                 continue
-            train_rmse = (torch.sqrt(loss_sum.double() / loss_count.clamp_min(1.0))
-                          * self.std).cpu().numpy()
-            loss_sum.zero_()
-            loss_count.zero_()
-            history["epoch"].append(epoch)
-            history["train_rmse"].append(train_rmse)
-            if not self.has_val:
-                history["val_rmse"].append(np.full(self.n_models, np.nan))
-                continue
-            val_rmse = self._validation_rmse()
-            val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
-            history["val_rmse"].append(val_rmse_np)
-            improved = val_rmse < best_rmse
-            best_rmse = torch.where(improved, val_rmse, best_rmse)
-            best_epoch = torch.where(improved, epoch, best_epoch)
-            if best is not None:
-                _keep_improved(params, best, improved)
-            if on_checkpoint is not None:
-                on_checkpoint(epoch, val_rmse_np)
-            if early_stopping and bool(((epoch - best_epoch) >= cfg.patience).all()):
+            self._checkpoint(epoch, loss_sum, loss_count, best, history, on_checkpoint)
+            if early_stopping and best.waited(epoch, cfg.patience):
                 break
-        if best is not None:
-            with torch.no_grad():
-                for p, b in zip(params, best, strict=True):
-                    p.copy_(b)
-        else:
-            best_epoch.fill_(epoch)
-        return self._result(best_epoch, epoch, history)
+        best.restore(self.optimizer.params, epoch)
+        return self._result(best.epoch, epoch, history)
+
+    def _checkpoint(self, epoch: int, loss_sum: torch.Tensor, loss_count: torch.Tensor,
+                    best: _Best, history: dict[str, list],
+                    on_checkpoint: CheckpointCallback | None) -> None:
+        """The training RMSE since the last checkpoint and each model's validation RMSE into
+        `history`; the best checkpoint so far into `best`; then `on_checkpoint` (which may
+        raise to stop training)."""
+        train_rmse = (torch.sqrt(loss_sum.double() / loss_count.clamp_min(1.0))
+                      * self.std).cpu().numpy()
+        loss_sum.zero_()
+        loss_count.zero_()
+        history["epoch"].append(epoch)
+        history["train_rmse"].append(train_rmse)
+        if not self.has_val:
+            history["val_rmse"].append(np.full(self.n_models, np.nan))
+            return
+        val_rmse = self._validation_rmse()
+        val_rmse_np = val_rmse.cpu().numpy()  # the checkpoint's one host copy
+        history["val_rmse"].append(val_rmse_np)
+        best.update(self.optimizer.params, val_rmse, epoch)
+        if on_checkpoint is not None:
+            on_checkpoint(epoch, val_rmse_np)
 
     def _train_epoch(self, loss_sum: torch.Tensor, loss_count: torch.Tensor) -> None:
         """One pass over every model's training rows in a fresh order, minibatch by
@@ -363,12 +372,44 @@ def _param_groups(model: BatchedMLP, cfg: ModelConfig) -> list[ParamGroup]:
     return groups
 
 
-def _keep_improved(params: list[torch.Tensor], best: list[torch.Tensor],
-                   improved: torch.Tensor) -> None:
-    """Copy the models whose validation score improved into the kept weights."""
-    with torch.no_grad():
-        for p, b in zip(params, best, strict=True):
-            b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
+@dataclass
+class _Best:
+    """Each model's best validation checkpoint so far: its RMSE and epoch [K], and with
+    early stopping a copy of its weights (else the last epoch's weights are kept)."""
+
+    rmse: torch.Tensor  # [K] float64
+    epoch: torch.Tensor  # [K] long
+    weights: list[torch.Tensor] | None
+
+    @classmethod
+    def start(cls, params: list[torch.Tensor], n_models: int, keep_weights: bool,
+              device: torch.device) -> _Best:
+        return cls(torch.full((n_models,), math.inf, dtype=torch.float64, device=device),
+                   torch.zeros(n_models, dtype=torch.long, device=device),
+                   [p.detach().clone() for p in params] if keep_weights else None)
+
+    def update(self, params: list[torch.Tensor], val_rmse: torch.Tensor, epoch: int) -> None:
+        """Models whose validation RMSE improved: their score, epoch and weights."""
+        improved = val_rmse < self.rmse
+        self.rmse = torch.where(improved, val_rmse, self.rmse)
+        self.epoch = torch.where(improved, epoch, self.epoch)
+        if self.weights is not None:
+            with torch.no_grad():
+                for p, b in zip(params, self.weights, strict=True):
+                    b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
+
+    def waited(self, epoch: int, patience: int) -> bool:
+        """Whether every model has gone `patience` epochs without improving."""
+        return bool(((epoch - self.epoch) >= patience).all())
+
+    def restore(self, params: list[torch.Tensor], last_epoch: int) -> None:
+        """The kept weights back into the models (or, keeping the last epoch's, say so)."""
+        if self.weights is None:
+            self.epoch.fill_(last_epoch)
+            return
+        with torch.no_grad():
+            for p, b in zip(params, self.weights, strict=True):
+                p.copy_(b)
 
 
 def _shrink(weights: list[torch.Tensor], amount: float) -> None:

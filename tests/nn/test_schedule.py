@@ -5,11 +5,11 @@ import doctest
 import numpy as np
 import pytest
 
-from pipeline.nn import embeddings, model, schedule
+from pipeline.nn import embeddings, model, schedule, train
 from pipeline.nn.schedule import SHAPES, multipliers, schedules
 
 
-@pytest.mark.parametrize("module", [schedule, embeddings, model])
+@pytest.mark.parametrize("module", [schedule, embeddings, model, train])
 def test_the_shape_examples_in_the_docstrings_hold(module):
     failures, _ = doctest.testmod(module)
     assert failures == 0
