@@ -43,8 +43,9 @@ class WorkerReport:
 
 def run(cfg: Config, prepared_dir: Path, plan_dir: Path, storage_dir: Path,
         max_trials: int | None = None, threads: int | None = None) -> WorkerReport:
-    """Contribute trials to the shared study until it holds tune.n_trials finished ones (the
-    plan's trials when that is auto), or this worker ran `max_trials`."""
+    """Contribute trials to the shared study until it holds tune.n_trials finished ones (with
+    auto: until their cost by the plan's timings fills the study's share), or this worker ran
+    `max_trials`."""
     set_threads(threads, cfg.base.threads, cfg.tune.n_jobs)
     plan = read_plan(plan_dir)
     n_trials = plan.trials(cfg)
