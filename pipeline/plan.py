@@ -501,6 +501,14 @@ def reference_seconds(cfg: Config, measured: Measured) -> float:
     return max(REFERENCE_SHARE * budget, OVERHEAD_STEP * math.floor(seconds / OVERHEAD_STEP))
 
 
+def resolve_trial_folds(cfg: Config, measured: Measured) -> int:
+    """The folds a trial trains: tune.trial_folds (at most the folds), or with auto one where a
+    fold validates on ONE_FOLD_ROWS rows or more, else every fold."""
+    if cfg.tune.trial_folds != AUTO:
+        return min(cfg.tune.trial_folds, measured.n_folds)
+    return 1 if measured.rows // measured.n_folds >= ONE_FOLD_ROWS else measured.n_folds
+
+
 def make_plan(cfg: Config, measured: Measured) -> Plan:
     """The plan for this config and measurement (see docs/sizing.md for the rule)."""
     budget = cfg.base.budget_minutes * 60
@@ -514,9 +522,7 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     study = STUDY_SHARE * left
     final = left - study
     pruner = cfg.tune.pruner
-    trial_folds = min(measured.n_folds, cfg.tune.trial_folds if cfg.tune.trial_folds != AUTO
-                      else 1 if measured.rows // measured.n_folds >= ONE_FOLD_ROWS
-                      else measured.n_folds)
+    trial_folds = resolve_trial_folds(cfg, measured)
 
     def sizes(epochs: int) -> tuple[int, int, TrialCosts]:
         eval_every = (cfg.model.eval_every if cfg.model.eval_every != AUTO
@@ -547,13 +553,12 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         return int(min(MAX_AUTO_SEEDS, max(1, final // max(fit_seconds * views, 1e-9))))
 
     n_seeds = seeds(costs.fit_seconds)
-    network_seeds = {key: seeds(epochs * snap(seconds))
-                     for key, seconds in sorted(measured.network_epoch_seconds.items())}
-    fits = {key: views * epochs * snap(seconds) <= final
-            for key, seconds in measured.network_epoch_seconds.items()}
-    cheapest = min(measured.network_epoch_seconds, default=None,
-                   key=lambda key: (measured.network_epoch_seconds[key], key))
-    too_dear = sorted(key for key, ok in fits.items() if not ok and key != cheapest)
+    # one seed of one view of each timed network, from its snapped epoch
+    fit_of = {key: epochs * snap(seconds)
+              for key, seconds in sorted(measured.network_epoch_seconds.items())}
+    network_seeds = {key: seeds(fit) for key, fit in fit_of.items()}
+    cheapest = min(fit_of, default=None, key=lambda key: (fit_of[key], key))
+    too_dear = [key for key, fit in fit_of.items() if views * fit > final and key != cheapest]
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)

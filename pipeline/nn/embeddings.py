@@ -97,12 +97,12 @@ class PLEncoding(nn.Module):
     def __init__(self, n_models: int, n_features: int, n_bins: int = 16,
                  slots: list[int] | None = None) -> None:
         super().__init__()
-        shape = (n_models, n_features, n_bins)
-        for name in self.BUFFERS:
-            self.register_buffer(name, torch.zeros(shape))
         self.slots = list(range(n_features * n_bins)) if slots is None else list(slots)
-        self.register_buffer("slot_index", torch.tensor(self.slots, dtype=torch.long),
-                             persistent=False)  # derived from the architecture
+        for name in self.BUFFERS:  # [K, slots]: each kept slot's product and clamp
+            self.register_buffer(name, torch.zeros(n_models, len(self.slots)))
+        # the feature each kept slot encodes (derived from the architecture)
+        self.register_buffer("slot_feature", torch.tensor(self.slots, dtype=torch.long)
+                             // n_bins, persistent=False)
         self.n_features, self.n_bins = n_features, n_bins
 
     @property
@@ -113,7 +113,8 @@ class PLEncoding(nn.Module):
     @torch.no_grad()
     def quantile_bins(x: torch.Tensor, n_bins: int) -> dict[str, torch.Tensor]:
         """Each model's bins from its rows x [K, S, n]: the distinct values among the
-        n_bins + 1 evenly spaced quantiles of each feature, as the encoding's buffers."""
+        n_bins + 1 evenly spaced quantiles of each feature, as the encoding's buffers over
+        every slot ([K, n * n_bins], feature by feature)."""
         n_models, _, n_features = x.shape
         out = {name: torch.zeros(n_models, n_features, n_bins) for name in PLEncoding.BUFFERS}
         out["high"].fill_(1.0)
@@ -122,17 +123,18 @@ class PLEncoding(nn.Module):
             quantiles = torch.quantile(x[k].double().cpu(), levels, dim=0)  # [n_bins + 1, n]
             for j in range(n_features):
                 _set_bins(out, k, j, quantiles[:, j].unique(), n_bins)
-        return out
+        return {name: value.flatten(1) for name, value in out.items()}
 
     @staticmethod
     def used_slots(bins: dict[str, torch.Tensor]) -> list[int]:
         """The slots (feature * n_bins + slot) some model's bins use."""
-        return bins["weight"].ne(0).any(dim=0).flatten().nonzero().squeeze(1).tolist()
+        return bins["weight"].ne(0).any(dim=0).nonzero().squeeze(1).tolist()
 
     @torch.no_grad()
     def load_bins(self, bins: dict[str, torch.Tensor]) -> PLEncoding:
+        """Take `quantile_bins`' buffers for this encoding's slots."""
         for name in self.BUFFERS:
-            getattr(self, name).copy_(bins[name])
+            getattr(self, name).copy_(bins[name][:, self.slots])
         return self
 
     def fit(self, x: torch.Tensor) -> PLEncoding:
@@ -140,12 +142,10 @@ class PLEncoding(nn.Module):
         return self.load_bins(self.quantile_bins(x, self.n_bins))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n_models, n_rows, n_features = x.shape
-        z = torch.addcmul(self.bias.unsqueeze(1), self.weight.unsqueeze(1), x.unsqueeze(-1))
-        z = torch.maximum(torch.minimum(z, self.high.unsqueeze(1)), self.low.unsqueeze(1))
-        z = z.view(n_models, n_rows, -1)
-        if len(self.slots) < z.shape[-1]:
-            z = z.index_select(-1, self.slot_index)
+        # one product and one clamp per kept slot, reading the feature it encodes
+        z = torch.addcmul(self.bias.unsqueeze(1), self.weight.unsqueeze(1),
+                          x.index_select(-1, self.slot_feature))
+        z = torch.clamp(z, min=self.low.unsqueeze(1), max=self.high.unsqueeze(1))
         return torch.cat([z, x], dim=-1)
 
 

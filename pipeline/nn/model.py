@@ -50,10 +50,11 @@ class BatchedMLP(nn.Module):
                  embedding: dict | None = None, front_scale: bool = False,
                  members: int = 1) -> None:
         """`numeric_cols`: the inputs that are not 0/1 columns; `embedding`
-        ({"kind": "pbld", n_frequencies, dim, sigma} or {"kind": "ple", n_bins}) embeds them
-        (a PLE's bins are fitted before use: `embedding.fit`), `front_scale` scales them (after the
-        embedding). The first layer reads [numeric part, other inputs]: the numeric
-        inputs (or their embeddings) first, then the 0/1 columns in their order."""
+        ({"kind": "pbld", n_frequencies, dim, sigma} or {"kind": "ple", n_bins, slots}) embeds
+        them (a PLE's bins are loaded after construction: `embedding.load_bins`),
+        `front_scale` scales them (after the embedding). The first layer reads [numeric part,
+        other inputs]: the numeric inputs (or their embeddings) first, then the 0/1 columns in
+        their order."""
         super().__init__()
         self.input_width = n_inputs  # of x, before any embedding
         self.numeric_cols = list(numeric_cols or [])

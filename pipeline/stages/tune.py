@@ -58,15 +58,11 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
 
     def on_record(record: TrialRecord, best: float) -> None:
         notes = {"best": round(best, 5) if best == best else "-"}
-        if by_plan:
+        if spend is not None:
             notes["trials"] = finished_trials(t.study)
         if t.deadline is not None:
             notes["cap in"] = f"{max(t.deadline - time.monotonic(), 0) / 60:.1f} min"
-        step = 1.0
-        if by_plan:
-            steps = record.checkpoints
-            step = plan.trial_seconds(cfg.model.replace(record.params, "model."),
-                                      max(steps, default=0), len(steps)) / 60
+        step = 1.0 if spend is None else spend.cost(record.params, record.checkpoints) / 60
         progress.update(step, **notes)
 
     t = open_tuning(cfg, prepared_dir, storage_dir, cap_seconds=cap, on_record=on_record,

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from pipeline.config import ModelConfig, TuneConfig
 from pipeline.plan import Plan
 from pipeline.services import ServiceError, masked
-from pipeline.tune.trials import FINISHED, METRIC_NAME, TrialRecord, epochs_run, to_record
+from pipeline.tune.trials import FINISHED, METRIC_NAME, TrialRecord, to_record
 
 RUNNING = optuna.trial.TrialState.RUNNING
 log = logging.getLogger("pipeline")
@@ -264,20 +264,22 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float],
 
 @dataclass(frozen=True)
 class Spend:
-    """A study's share in planned seconds and what a finished trial costs by the plan."""
+    """A study's share in planned seconds and what a trial costs by the plan, from its params
+    and the epochs of its checkpoints (its last checkpoint is its last epoch trained)."""
 
     share: float
-    cost: Callable[[optuna.trial.FrozenTrial], float]
+    cost: Callable[[dict, Collection[int]], float]
 
     def spent(self, trials: list[optuna.trial.FrozenTrial]) -> float:
-        return sum(self.cost(t) for t in trials if t.state in FINISHED)
+        return sum(self.cost(t.params, t.intermediate_values) for t in trials
+                   if t.state in FINISHED)
 
     @classmethod
     def planned(cls, plan: Plan, model: ModelConfig) -> Spend:
         """The study's share and a trial's cost by `plan` (`Plan.trial_seconds`) for trials
         of `model` with their params."""
-        return cls(plan.study_seconds, lambda t: plan.trial_seconds(
-            model.replace(t.params, "model."), *epochs_run(t)))
+        return cls(plan.study_seconds, lambda params, steps: plan.trial_seconds(
+            model.replace(params, "model."), max(steps, default=0), len(steps)))
 
 
 def _has_complete(study: optuna.Study) -> bool:

@@ -46,13 +46,6 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def epochs_run(trial: optuna.trial.FrozenTrial) -> tuple[int, int]:
-    """A finished trial's epochs trained and checkpoints reported (its last checkpoint is
-    its last epoch: a complete trial checks its final epoch, a pruned one stops at one)."""
-    steps = trial.intermediate_values
-    return (max(steps) if steps else 0), len(steps)
-
-
 def trial_counts(study: optuna.Study) -> dict[str, int]:
     """How many trials the study holds in each state (COMPLETE, PRUNED, FAIL, RUNNING...)."""
     counts: dict[str, int] = {}

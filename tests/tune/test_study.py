@@ -132,7 +132,7 @@ def test_a_study_spends_its_share_in_planned_seconds_not_trials(tmp_path):
             trial.report(width, epoch)
         return float(width)
 
-    spend = Spend(share=20.0, cost=lambda t: t.params["width"] * max(t.intermediate_values))
+    spend = Spend(share=20.0, cost=lambda params, steps: params["width"] * max(steps))
     ran = run_study(study, objective, None, None, 1, spend=spend)
     costs = [3 * r.params["width"] for r in ran]
     assert sum(costs) >= 20 > sum(costs[:-1])  # the last trial started below the share
