@@ -37,6 +37,8 @@ NONE_LABEL = "None"
 # What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
 # Parts constant on a fold's fitting rows (the hour of a date-only column) are left out.
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "elapsed_days")
+# The text of a datetime column's calendar levels (Schema.calendar_levels), read as categories.
+CALENDAR_FORMATS = {"date": "%Y-%m-%d", "stamp": "%Y-%m-%d %H:%M:%S"}
 EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -47,7 +49,8 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
       "None" for text columns, 0 for numbers; other missing values stay missing;
     - ordinal columns become their position in the given order;
     - datetime columns become year, month, day, day of week, day of year, hour and days
-      since 1970 (a trend), minus the parts constant on the fitting rows;
+      since 1970 (a trend), minus the parts constant on the fitting rows, and their calendar
+      levels in the schema (the date, the stamp) become categorical text;
     - `derived` columns are linear combinations of numeric columns (total area, age, ...);
     - `products` columns multiply numeric columns (quality x area), `indicators` are 1 where a
       numeric column is above 0 (has a pool, has a second floor);
@@ -121,6 +124,8 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
                 else:
                     values = getattr(stamps.dt, part)
                 out[f"{column}_{part}"] = values.astype("float64")
+            for level in schema.calendar_levels.get(column, ()):
+                out[f"{column}_{level}"] = stamps.dt.strftime(CALENDAR_FORMATS[level])
         return out
 
 
@@ -404,7 +409,7 @@ def datetime_part_names(schema: Schema) -> dict[str, list[tuple[str, str]]]:
     (more than one pair: two datetime columns' parts share the name)."""
     names: dict[str, list[tuple[str, str]]] = {}
     for column in schema.of_kind("datetime"):
-        for part in DATETIME_PARTS:
+        for part in (*DATETIME_PARTS, *schema.calendar_levels.get(column, ())):
             names.setdefault(f"{column}_{part}", []).append((column, part))
     return names
 

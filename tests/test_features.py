@@ -1,4 +1,5 @@
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -462,3 +463,27 @@ def test_the_tree_view_encodes_a_wide_category_instead_of_coding_it(typed):
     assert n_categorical(pre) == 1 and names[:3] == [
         "categorical__MSZoning", "wide__frequency__Neighborhood_frequency",
         "wide__target__Neighborhood"]
+
+
+def test_calendar_levels_become_categories_and_wide_ones_their_encodings():
+    frame, schema = dated_frame()
+    schema = replace(schema, calendar_levels={"When": ["date", "stamp"], "Day": ["date"]})
+    out = DomainFeatures(schema).fit(frame).transform(frame)
+    assert out["When_date"].tolist()[:2] == ["2016-03-01", "2016-12-31"]
+    assert out["When_stamp"].iloc[0] == "2016-03-01 13:30:00"
+    assert out["When_date"].isna().iloc[2] and out["Day_date"].iloc[0] == "2016-03-01"
+    assert "When_elapsed_days" in out.columns  # the numbers stay beside them
+    frame = pd.concat([frame] * 10, ignore_index=True)  # rows for the target encoding's folds
+    pre = build_preprocessor(schema, FeaturesConfig(max_onehot_levels=2)).fit(
+        frame, np.arange(len(frame), dtype=float))
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    # more levels than max_onehot_levels: the most frequent one-hot, and the encodings
+    assert {"wide__frequency__When_stamp_frequency", "wide__target__When_date",
+            "wide__target__Day_date", "categorical__When_stamp_infrequent_sklearn"} <= set(names)
+
+
+def test_a_calendar_level_named_like_a_raw_column_is_a_data_error():
+    schema = Schema("Id", "y", {"day": "datetime", "day_date": "numeric"},
+                    calendar_levels={"day": ["date"]})
+    with pytest.raises(DataError, match="its date 'day_date' would overwrite this column"):
+        check_datetime_parts(schema, "train.csv")

@@ -11,7 +11,8 @@ import pandas as pd
 
 from pipeline.config import DataConfig
 from pipeline.data.errors import shown
-from pipeline.data.values import date_format, looks_datetime, looks_numeric
+from pipeline.data.values import date_format, date_text, looks_datetime, looks_numeric, \
+    parse_dates
 from pipeline.metrics import TargetScale
 
 KINDS = ("numeric", "categorical", "ordinal", "datetime")
@@ -19,6 +20,17 @@ KINDS = ("numeric", "categorical", "ordinal", "datetime")
 # inferred numeric column of whole numbers this few is listed (it may be a code).
 HIGH_CARDINALITY = 100
 FEW_DISTINCT = 10
+# A datetime column's calendar date, and its full stamp when it has a time of day, can also
+# be read as a category (`Schema.calendar_levels`): what happened on that day or in that hour
+# (weather, an event) is shared by every row there, and a network cannot carve hundreds of
+# single days out of a number. A level is kept when it has more values than the month and
+# day parts already tell apart, enough rows per value to learn from, and when most test rows
+# fall on values the training rows have (not so under a split by time, where every test
+# value would be new and the category a feature that is constant on the test file).
+CALENDAR_LEVELS = ("date", "stamp")
+MIN_CALENDAR_VALUES = 32
+MIN_ROWS_PER_CALENDAR_VALUE = 4
+MIN_TEST_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,9 @@ class Schema:
     # datetime column -> the one strptime format (or ISO8601) that reads it in both files;
     # "mixed" when no single format fits and each value is parsed on its own
     datetime_formats: dict[str, str] = field(default_factory=dict)
+    # datetime column -> its levels also read as categories: "date" (the calendar day),
+    # "stamp" (the whole date and time); see CALENDAR_LEVELS
+    calendar_levels: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def scale(self) -> TargetScale:
@@ -106,7 +121,33 @@ def infer_schema(train: pd.DataFrame, cfg: DataConfig, id_type: str | None = Non
         dropped=list(cfg.drop_columns),
         warnings=notes,
         datetime_formats=formats,
+        calendar_levels={column: levels for column in formats
+                         if (levels := _calendar_levels(train, test, column, formats[column]))},
     )
+
+
+def _calendar_levels(train: pd.DataFrame, test: pd.DataFrame | None, column: str,
+                     fmt: str) -> list[str]:
+    """The calendar levels (CALENDAR_LEVELS) of a datetime column worth reading as
+    categories: none without a test file to compare with."""
+    if test is None or column not in test:
+        return []
+    stamps = [parse_dates(date_text(f[column]), fmt).dropna() for f in (train, test)]
+    train_stamps, test_stamps = stamps
+    if train_stamps.empty or test_stamps.empty:
+        return []
+    levels = []
+    for level in CALENDAR_LEVELS:
+        if level == "stamp" and (train_stamps == train_stamps.dt.normalize()).all():
+            continue  # no time of day: the stamp is the date
+        values, test_values = ((s.dt.normalize() if level == "date" else s)
+                               for s in (train_stamps, test_stamps))
+        distinct = values.nunique()
+        if distinct > MIN_CALENDAR_VALUES and \
+                len(values) >= MIN_ROWS_PER_CALENDAR_VALUE * distinct and \
+                test_values.isin(set(values)).mean() >= MIN_TEST_SHARE:
+            levels.append(level)
+    return levels
 
 
 def resolve_id_type(train: pd.DataFrame, test: pd.DataFrame | None, cfg: DataConfig) -> str:
@@ -134,6 +175,9 @@ def describe_schema(schema: Schema) -> str:
         names = [c for c in schema.inferred if schema.columns[c] == kind]
         if names:
             lines.append(f"inferred {kind} ({len(names)}): {_names(names)}")
+    if schema.calendar_levels:
+        lines.append("also read as categories (test rows share their values): " + _names(
+            [f"{c} ({' and '.join(levels)})" for c, levels in schema.calendar_levels.items()]))
     if schema.overridden:
         lines.append("set in data.column_types: " + _names(
             [f"{c}={schema.columns[c]}" for c in schema.overridden]))

@@ -119,3 +119,48 @@ def test_codes_that_only_look_like_dates_stay_categories(houses):
     train, _ = houses
     train["Code"] = [["3/4", "12/7", "1/15"][i % 3] for i in range(len(train))]
     assert infer_schema(train, DataConfig(**HOUSES)).columns["Code"] == "categorical"
+
+
+# --- calendar levels: a datetime column's date and stamp read as categories ---------------------
+
+def hourly(n_rows: int, first: str, days: int, seed: int) -> pd.DataFrame:
+    """Rows at whole hours (06:00-21:00) on `days` days from `first`."""
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp(first) + pd.to_timedelta(rng.integers(0, days, n_rows), unit="D") \
+        + pd.to_timedelta(rng.integers(6, 22, n_rows), unit="h")
+    return pd.DataFrame({"id": np.arange(n_rows), "When": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "x": rng.normal(size=n_rows), "y": rng.normal(size=n_rows)})
+
+
+CALENDAR = DataConfig(id_column="id", target="y")
+
+
+def test_dates_and_stamps_test_rows_share_are_read_as_categories():
+    train, test = hourly(4000, "2013-01-01", 60, 0), hourly(1000, "2013-01-01", 60, 1)
+    schema = infer_schema(train, CALENDAR, test=test)
+    assert schema.columns["When"] == "datetime"
+    assert schema.calendar_levels == {"When": ["date", "stamp"]}  # 60 days, 960 hours
+    assert "also read as categories (test rows share their values): When (date and stamp)" \
+        in describe_schema(schema)
+    assert Schema.from_json(schema.to_json()) == schema
+
+
+def test_calendar_levels_need_a_test_file_sharing_them_and_values_to_learn_from():
+    train = hourly(4000, "2013-01-01", 60, 0)
+    later = hourly(1000, "2013-03-02", 60, 1)  # a split by time: every test date is new
+    assert infer_schema(train, CALENDAR, test=later).calendar_levels == {}
+    assert infer_schema(train, CALENDAR).calendar_levels == {}  # nothing to compare with
+    few_days = hourly(4000, "2013-01-01", 20, 0)  # 20 dates: the day parts tell them apart
+    assert infer_schema(few_days, CALENDAR, test=hourly(500, "2013-01-01", 20, 1)
+                        ).calendar_levels == {"When": ["stamp"]}
+    sparse = hourly(300, "2013-01-01", 60, 0)  # 5 rows a date, 1-2 an hour
+    assert infer_schema(sparse, CALENDAR, test=hourly(100, "2013-01-01", 60, 1)
+                        ).calendar_levels == {"When": ["date"]}
+    dates_only = train.assign(When=train["When"].str[:10])  # no time of day: no stamp level
+    assert infer_schema(dates_only, CALENDAR, test=dates_only_test(1000)).calendar_levels == \
+        {"When": ["date"]}
+
+
+def dates_only_test(n_rows: int) -> pd.DataFrame:
+    frame = hourly(n_rows, "2013-01-01", 60, 1)
+    return frame.assign(When=frame["When"].str[:10])
