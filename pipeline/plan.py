@@ -249,9 +249,10 @@ class Plan:
             f"leaves, rate {self.gbm_learning_rate:g}); {self.rows} rows "
             f"({self.fit_rows} per fold fit), {self.inputs} input columns, {self.n_folds} "
             f"folds on {self.device}",
-            f"sizes: batch {self.batch_size}, {self.epochs} epochs ({measured.trial_epoch:.3g} "
-            f"s each for a trial on average as measured, planned at {costs.epoch_seconds:.3g} "
-            f"s; {measured.epoch_seconds:.3g} s for the dearest network), validation every "
+            f"sizes: batch {self.batch_size}, {self.epochs} epochs (an epoch of all "
+            f"{self.n_folds} folds: {measured.trial_epoch:.3g} s for the networks a trial "
+            f"draws on average as measured, {measured.epoch_seconds:.3g} s for the dearest; "
+            f"a trial's epoch planned at {costs.epoch_seconds:.3g} s), validation every "
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
         ] + ([f"{len(self.too_dear)} of the {len(self.network_seeds)} networks the study "

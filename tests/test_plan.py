@@ -144,7 +144,8 @@ def test_the_plan_reads_back_from_its_json_and_says_what_it_decided():
     lines = "\n".join(plan.lines(cfg(), measured(1_460, 0.1)))
     assert lines.startswith("budget 15 min: study ~")
     assert f"{plan.n_trials} trials at ~" in lines and "batch 128, 200 epochs" in lines
-    assert "0.1 s each for a trial on average as measured, planned at 0.125 s" in lines
+    assert ("an epoch of all 5 folds: 0.1 s for the networks a trial draws on average as "
+            "measured, 0.1 s for the dearest; a trial's epoch planned at 0.125 s") in lines
 
 
 def test_measurements_snap_up_to_a_half_octave_grid():
