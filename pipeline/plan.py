@@ -255,10 +255,26 @@ class Plan:
             f"a trial's epoch planned at {costs.epoch_seconds:.3g} s), validation every "
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
+            self._steps_said(cfg),
         ] + ([f"{len(self.too_dear)} of the {len(self.network_seeds)} networks the study "
               "draws are too dear for the final fit's share (one seed of every view): their "
               f"trials are pruned before training ({'; '.join(self.too_dear)})"]
              if self.too_dear else [])
+
+    def _steps_said(self, cfg: Config) -> str:
+        """The optimizer steps each model trains and, where the budget cut the epochs, what
+        the rule's most epochs would need (the study's and the final fit's shares grow with
+        the epochs; the references and the start-ups do not)."""
+        per_epoch = -(-self.fit_rows // self.batch_size)
+        said = (f"each model trains {per_epoch * self.epochs} optimizer steps ({per_epoch} an "
+                "epoch)")
+        if cfg.model.epochs != AUTO or self.epochs >= MAX_EPOCHS:
+            return said
+        fixed = self.overhead_seconds + self.reference_seconds
+        needed = fixed + (self.budget_seconds - fixed) * MAX_EPOCHS / self.epochs
+        return (f"{said}; the budget holds {self.epochs} of the {MAX_EPOCHS} epochs the rule "
+                f"allows: {MAX_EPOCHS} ({per_epoch * MAX_EPOCHS} steps) would need "
+                f"base.budget_minutes of about {math.ceil(needed / 60)}")
 
     def _folds_said(self) -> str:
         if self.trial_folds >= self.n_folds:

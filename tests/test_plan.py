@@ -148,6 +148,26 @@ def test_the_plan_reads_back_from_its_json_and_says_what_it_decided():
             "measured, 0.1 s for the dearest; a trial's epoch planned at 0.125 s") in lines
 
 
+def test_the_plan_says_the_steps_a_model_trains_and_what_the_epochs_the_budget_cut_need():
+    small = make_plan(cfg(), measured(1_460, 0.01))
+    assert small.epochs == 200
+    steps = small._steps_said(cfg())
+    assert steps == f"each model trains {10 * 200} optimizer steps (10 an epoch)"  # 1168 / 128
+    large = make_plan(cfg(), measured(261_618, 3.0))
+    assert large.epochs < 200 and large.batch_size == 2048
+    said = large._steps_said(cfg())
+    per_epoch = -(-large.fit_rows // 2048)
+    assert said.startswith(f"each model trains {per_epoch * large.epochs} optimizer steps "
+                           f"({per_epoch} an epoch); the budget holds {large.epochs} of the "
+                           f"200 epochs the rule allows: 200 ({per_epoch * 200} steps) would "
+                           "need base.budget_minutes of about ")
+    needed = int(said.rsplit(" ", 1)[1])
+    assert needed > 15 * 200 / large.epochs * 0.5  # the shares that grow dominate
+    bigger = make_plan(cfg(base={"budget_minutes": needed}), measured(261_618, 3.0))
+    assert bigger.epochs == 200  # the budget said does buy them
+    assert large._steps_said(cfg(model={"epochs": 10})).endswith("an epoch)")  # set, not cut
+
+
 def test_measurements_snap_up_to_a_half_octave_grid():
     assert snap(0.0) == 0.0
     assert snap(1.0) == pytest.approx(1.0) and snap(2.0) == pytest.approx(2.0)
