@@ -141,7 +141,7 @@ class Plan:
     n_startup_trials: int
     n_seeds: int  # the final fit's seeds with ensemble.n_seeds auto, for the dearest network
     network_seeds: dict[str, int]  # ... for each network timed (`network_key`)
-    # the timed networks whose final fit (one seed of every view at the planned epochs) would
+    # the timed networks whose final fit (one seed of one view at the planned epochs) would
     # not fit the final share: the study prunes their trials before training (never the
     # cheapest network)
     too_dear: list[str]
@@ -157,12 +157,17 @@ class Plan:
     # KEEP_STEPS grid steps
     timings: dict[str, float]
     basis: str
+    # the feature views one seed of each timed network fits in the final share, where that is
+    # fewer than ensemble.feature_views: with ensemble.n_seeds auto its final fit trains the
+    # first of them (a network the study found better is worth more than a second view)
+    network_views: dict[str, int] = field(default_factory=dict)
 
     def apply(self, cfg: Config, params: dict | None = None) -> Config:
         """`cfg` with every "auto" size filled in from this plan (explicit values stay), the
         seeds, and the GBM's rounds (the plan's, at most reference.gbm_max_rounds). The
         seeds are the dearest network's, or with the best trial's `params` its network's
-        (`seeds_for`). The study's trials: `trials(cfg)`."""
+        (`seeds_for`; then also only the feature views one seed of it fits in the final
+        share, `network_views`). The study's trials: `trials(cfg)`."""
         model = cfg.model
         sizes = {"epochs": self.epochs, "batch_size": self.batch_size,
                  "eval_every": self.eval_every,
@@ -181,10 +186,14 @@ class Plan:
         if tune.trial_folds == AUTO:
             changes["trial_folds"] = self.trial_folds
         seeds = cfg.ensemble.n_seeds
+        ensemble = cfg.ensemble
         if seeds == AUTO:
-            seeds = self.n_seeds if params is None else \
-                self.seeds_for(model.replace(params, "model."))
-        ensemble = cfg.ensemble.replace({"n_seeds": seeds})
+            network = None if params is None else model.replace(params, "model.")
+            seeds = self.n_seeds if network is None else self.seeds_for(network)
+            held = None if network is None else self.network_views.get(network_key(network))
+            if held is not None and held < len(ensemble.feature_views):
+                ensemble = ensemble.replace({"feature_views": ensemble.feature_views[:held]})
+        ensemble = ensemble.replace({"n_seeds": seeds})
         reference = resolve_reference(cfg.reference, self.fit_rows).replace({
             "gbm_max_rounds": min(self.gbm_rounds, cfg.reference.gbm_max_rounds),
             **({"gbm_learning_rate": self.gbm_learning_rate}
@@ -257,9 +266,15 @@ class Plan:
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
             self._steps_said(cfg),
         ] + ([f"{len(self.too_dear)} of the {len(self.network_seeds)} networks the study "
-              "draws are too dear for the final fit's share (one seed of every view): their "
+              "draws are too dear for the final fit's share (one seed of one view): their "
               f"trials are pruned before training ({'; '.join(self.too_dear)})"]
-             if self.too_dear else [])
+             if self.too_dear else []) + (
+            ["networks the final share holds on fewer views (one seed each: trained on the "
+             "first ones if the study picks them): " + "; ".join(
+                 f"{key}: {held} of {len(cfg.ensemble.feature_views)}"
+                 for key, held in fewer.items())]
+            if (fewer := {k: n for k, n in self.network_views.items()
+                          if k not in self.too_dear}) else [])
 
     def _steps_said(self, cfg: Config) -> str:
         """The optimizer steps each model trains and, where the budget cut the epochs, what
@@ -574,8 +589,10 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     fit_of = {key: epochs * snap(seconds)
               for key, seconds in sorted(measured.network_epoch_seconds.items())}
     network_seeds = {key: seeds(fit) for key, fit in fit_of.items()}
+    network_views = {key: held for key, fit in fit_of.items()
+                     if (held := int(max(1, final // fit))) < views}
     cheapest = min(fit_of, default=None, key=lambda key: (fit_of[key], key))
-    too_dear = [key for key, fit in fit_of.items() if views * fit > final and key != cheapest]
+    too_dear = [key for key, fit in fit_of.items() if fit > final and key != cheapest]
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
@@ -587,7 +604,7 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         lr_range=(LR_RANGE[0] * scale, LR_RANGE[1] * scale), n_trials=n_trials,
         trial_folds=trial_folds,
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
-        network_seeds=network_seeds, too_dear=too_dear,
+        network_seeds=network_seeds, too_dear=too_dear, network_views=network_views,
         gbm_rounds=rounds, gbm_num_leaves=resolve_reference(cfg.reference,
                                                             measured.fit_rows).gbm_num_leaves,
         gbm_learning_rate=(gbm_rate(rounds) if cfg.reference.gbm_learning_rate == AUTO

@@ -280,6 +280,41 @@ def test_networks_whose_final_fit_the_share_cannot_hold_are_named_never_the_chea
         network_key(cheap): 0.01, network_key(dear): 0.02}})).too_dear == []
 
 
+def test_a_network_whose_final_fit_holds_one_view_trains_on_the_first_view_only():
+    """With ensemble.n_seeds auto, a network whose one seed fits the final share on one view
+    but not on both is not pruned: the final fit trains it on the first view (a network the
+    study found better is worth more than a second view)."""
+    two_views = cfg(ensemble={"feature_views": ["standard", "quantile"]},
+                    tune={"search_space": {"width": {"choices": [128, 256, 512]}}})
+    cheap, middle, dear = (two_views.model.replace({"width": w}) for w in (128, 256, 512))
+    m = Measured(rows=261_618, fit_rows=209_294, inputs=106, n_folds=5, device="cpu",
+                 epoch_seconds=44.0, features_seconds=20.0, trial_epoch_seconds=20.0,
+                 network_epoch_seconds={network_key(cheap): 3.0, network_key(dear): 44.0})
+    first = make_plan(two_views, m)
+    one_view = first.final_seconds / (1.5 * first.epochs)  # snapped: 2/3 to 0.94 of the share
+    m = Measured(**{**m.__dict__, "network_epoch_seconds": {
+        **m.network_epoch_seconds, network_key(middle): one_view}})
+    plan = make_plan(two_views, m)
+    assert (plan.epochs, plan.final_seconds) == (first.epochs, first.final_seconds)
+    fit = plan.epochs * snap(one_view)
+    assert fit <= plan.final_seconds < 2 * fit
+    assert plan.too_dear == [network_key(dear)]
+    assert plan.network_views[network_key(middle)] == 1
+    assert network_key(cheap) not in plan.network_views  # both views fit
+    picked = plan.apply(two_views, {"width": 256}).ensemble
+    assert picked.feature_views == ("standard",) and picked.n_seeds == 1
+    assert plan.apply(two_views, {"width": 128}).ensemble.feature_views == \
+        ("standard", "quantile")
+    assert plan.apply(two_views).ensemble.feature_views == ("standard", "quantile")
+    explicit = cfg(ensemble={"feature_views": ["standard", "quantile"], "n_seeds": 2})
+    assert plan.apply(explicit, {"width": 256}).ensemble.feature_views == \
+        ("standard", "quantile")  # explicit seeds: the views as set
+    said = "\n".join(plan.lines(two_views, m))
+    assert "networks the final share holds on fewer views (one seed each: trained on the " \
+        f"first ones if the study picks them): {network_key(middle)}: 1 of 2" in said
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
 def test_a_trial_costs_its_networks_planned_epochs_on_its_folds():
     model = cfg().model
     cheap, dear = model.replace({"width": 128}), model.replace({"width": 512})

@@ -64,8 +64,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
                       cfg.base.seed, prepared.data_hash, cfg.tune.objective_rows)
     for line in tracker.fail_abandoned_runs():
         log.info("%s", line)
+    cfg = plan.apply(cfg, best["params"])  # seeds and views for the best trial's network
     views = feature_views(cfg)
-    cfg = plan.apply(cfg, best["params"])  # seeds for the best trial's network
     n_seeds = cfg.ensemble.n_seeds
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
