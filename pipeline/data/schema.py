@@ -11,8 +11,7 @@ import pandas as pd
 
 from pipeline.config import DataConfig
 from pipeline.data.errors import shown
-from pipeline.data.values import date_format, date_text, looks_datetime, looks_numeric, \
-    parse_dates
+from pipeline.data.values import date_format, date_text, looks_datetime, looks_numeric, parse_dates
 from pipeline.metrics import TargetScale
 
 KINDS = ("numeric", "categorical", "ordinal", "datetime")
