@@ -25,6 +25,7 @@ from pipeline.data.schema import Schema
 from pipeline.features import (
     build_preprocessor,
     build_tree_preprocessor,
+    code_levels,
     n_categorical,
     stack_transforms,
 )
@@ -37,16 +38,16 @@ TIMED_ROUNDS = 20
 
 
 def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
-                     cfg: Config) -> tuple[float, int, np.ndarray]:
+                     cfg: Config) -> tuple[float, int, np.ndarray, list[int]]:
     """Seconds to fit and apply one fold's preprocessing, times the folds; the matrix width;
-    the first fold's matrix of every training row."""
+    the first fold's matrix of every training row; its leading level-code columns' codes."""
     start = time.perf_counter()
     rows = folds.fit_rows[0]
     preprocessor = build_preprocessor(schema, cfg.features, cfg.base.seed)
     preprocessor.fit_transform(train.iloc[rows], model_target(train, schema)[rows])
     x = stack_transforms([preprocessor], train)[0]
     seconds = (time.perf_counter() - start) * folds.n_folds
-    return seconds, x.shape[1], x
+    return seconds, x.shape[1], x, code_levels(preprocessor)
 
 
 def gbm_matrix(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Config,
@@ -64,9 +65,9 @@ def gbm_matrix(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Config,
 
 def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
                   network: ModelConfig, batch_size: int, seed: int,
-                  device: str = "cpu") -> float:
+                  device: str = "cpu", levels: list[int] | tuple[int, ...] = ()) -> float:
     """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows, with
-    this network (`networks`, `network`)."""
+    this network (`networks`, `network`); x's first len(levels) columns are level codes."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), size=min(len(x), SAMPLE_ROWS), replace=False))
     share = len(folds.fit_rows[0]) / len(train)
@@ -85,7 +86,7 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
         stamps[epoch] = time.perf_counter()
 
     fit_mlps(sample.expand(folds.n_folds, *sample.shape), y, fit, None, model, seed,
-             on_epoch=stamp, device=device)
+             on_epoch=stamp, device=device, code_levels=levels)
     per_epoch = min(stamps[e + 1] - stamps[e] for e in range(1, 1 + TIMED_EPOCHS))
     return per_epoch * len(folds.fit_rows[0]) / len(fit[0])
 

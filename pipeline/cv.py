@@ -26,9 +26,11 @@ from pipeline.data.schema import Schema
 from pipeline.features import (
     build_preprocessor,
     build_tree_preprocessor,
+    code_levels,
     excluded_from_fit,
     n_categorical,
     stack_transforms,
+    wide_columns,
 )
 from pipeline.metrics import TargetScale, rmse
 from pipeline.nn.train import CheckpointCallback, EpochCallback, TrainedMLPs, fit_mlps
@@ -78,6 +80,7 @@ class FoldFeatures:
     x: torch.Tensor  # [K, N, width] float32: fold k's view of every training row
     width: int  # widest fold matrix; narrower folds are zero-padded
     n_categorical: int = 0  # a trees view's leading category-code columns
+    code_levels: tuple[int, ...] = ()  # the MLP view's leading level-code columns' codes
 
     @property
     def view(self) -> tuple[list[Pipeline], int]:
@@ -148,10 +151,12 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Fe
     so no row is encoded with its own target). `trees`: the tree models' view (category codes
     first, numbers unscaled: `features.build_tree_preprocessor`)."""
     y = model_target(train, schema)
+    wide = (wide_columns(train, schema, cfg)
+            if cfg.wide_categories == "embedding" and not trees else None)
     preprocessors, fitted = [], []
     for k, rows in enumerate(folds.fit_rows):
         preprocessor = (build_tree_preprocessor(schema, cfg, seed) if trees
-                        else build_preprocessor(schema, cfg, seed))
+                        else build_preprocessor(schema, cfg, seed, wide))
         fitted.append(preprocessor.fit_transform(train.iloc[rows], y[rows]))
         preprocessors.append(preprocessor)
         if on_fold is not None:
@@ -160,19 +165,25 @@ def fit_fold_features(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Fe
     for k, rows in enumerate(folds.fit_rows):
         x[k, rows, : fitted[k].shape[1]] = fitted[k]
     codes = n_categorical(preprocessors[0]) if trees else 0
-    return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2], codes)
+    # every fold codes the same columns; a column's table holds the most codes any fold has
+    levels = tuple(max(column) for column in zip(*map(code_levels, preprocessors),
+                                                 strict=True))
+    return FoldFeatures(preprocessors, torch.from_numpy(x), x.shape[2], codes, levels)
 
 
 def setup_folds(train: pd.DataFrame, schema: Schema, cfg: Config,
                 numeric_scaling: str | None = None,
                 on_fold: Callable[[int], None] | None = None,
-                first: int | None = None) -> FoldSetup:
+                first: int | None = None, level_codes: bool = True) -> FoldSetup:
     """Folds and per-fold preprocessing (optionally with another numeric scaling), of every
     fold or of the `first` ones (a trial's); `on_fold(k)` after fold k's preprocessing is
-    fitted."""
+    fitted. `level_codes=False`: wide columns one-hot whatever `features.wide_categories`
+    says (the linear reference's view: a code is no number to it)."""
     features_cfg = cfg.features
     if numeric_scaling is not None:
         features_cfg = features_cfg.replace({"numeric_scaling": numeric_scaling})
+    if not level_codes:
+        features_cfg = features_cfg.replace({"wide_categories": "onehot"})
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
     if first is not None:
         folds = folds.first(first)
@@ -204,7 +215,8 @@ def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg:
     trained = fit_mlps(features.x, torch.tensor(y, dtype=torch.float64),
                        folds.fit_rows * n_seeds, folds.val_rows * n_seeds, cfg, seed,
                        on_checkpoint, on_epoch=on_epoch, device=device,
-                       score_rows=None if score_rows is None else score_rows * n_seeds)
+                       score_rows=None if score_rows is None else score_rows * n_seeds,
+                       code_levels=features.code_levels)
     k = folds.n_folds
     per_fold = [np.mean([trained.val_predictions[s * k + f] for s in range(n_seeds)], axis=0)
                 for f in range(k)]

@@ -29,7 +29,7 @@ from pipeline.cv import model_target
 from pipeline.data.schema import Schema, infer_schema
 from pipeline.data.validate import coerce
 from pipeline.ensemble import FinalModel
-from pipeline.features import build_preprocessor, stack_transforms
+from pipeline.features import build_preprocessor, code_levels, stack_transforms
 from pipeline.final import mlp_member
 from pipeline.nn.train import fit_mlps
 from pipeline.plan import resolve_model
@@ -129,7 +129,8 @@ class TabularMLPRegressor(RegressorMixin, BaseEstimator):
             if self.random_state is None else self.random_state
         trained = fit_mlps(torch.from_numpy(x), torch.as_tensor(target, dtype=torch.float64),
                            [np.arange(len(typed))] * self.n_seeds, None,
-                           resolve_model(self._model_config(), len(typed)), seed)
+                           resolve_model(self._model_config(), len(typed)), seed,
+                           code_levels=code_levels(preprocessor))
         self.model_ = FinalModel(self.schema_, self.schema_.scale,
                                  {"mlp": ([preprocessor], x.shape[2])},
                                  {"mlp": ("mlp", mlp_member(trained))}, {"mlp": 1.0})

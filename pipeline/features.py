@@ -32,6 +32,7 @@ from pipeline.config import Bound, FeaturesConfig
 from pipeline.data.errors import DataError
 from pipeline.data.schema import Schema
 from pipeline.data.validate import typed_column
+from pipeline.level_codes import LevelCodes
 
 NONE_LABEL = "None"
 # What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
@@ -183,7 +184,8 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
+def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0,
+                       wide: tuple[str, ...] | None = None) -> Pipeline:
     """The unfitted preprocessing for one fold: domain features -> per-kind column transforms.
 
     Numbers: imputed, optionally clipped to the fitting rows' range, log1p'd when skewed,
@@ -193,7 +195,14 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
     all-zeros / the infrequent column. A column with more levels than that also gets its
     level's frequency and cross-fitted mean target (`wide_encodings`), standardized: fit the
     preprocessor with `fit_transform(rows, y)` to get the fitting rows' own encodings.
+    With `wide_categories: embedding`, a wide column is not one-hot encoded but read as level
+    codes (`pipeline.level_codes`), in leading columns: `code_levels(fitted)` says how many
+    and of how many codes. `wide` names the wide columns (the same in every fold, see
+    `wide_columns`); by default each fit decides from its own rows.
     """
+    is_wide = (WideCategories(cfg.max_onehot_levels) if wide is None
+               else WideCategories(cfg.max_onehot_levels, columns=wide))
+    embedded = cfg.wide_categories == "embedding"
     numeric = make_pipeline(
         SimpleImputer(strategy=cfg.numeric_impute, add_indicator=cfg.add_missing_indicators,
                       keep_empty_features=True),
@@ -213,13 +222,32 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pi
     )
     parts = [
         ("numeric", numeric, make_column_selector(dtype_include="number")),
-        ("categorical", categorical, make_column_selector(dtype_exclude="number")),
+        ("categorical", categorical, (is_wide.narrow() if embedded
+                                      else make_column_selector(dtype_exclude="number"))),
     ]
+    if embedded:
+        parts.insert(0, ("codes", make_pipeline(_missing_as_level(),
+                                                LevelCodes(cfg.min_embedded_count)), is_wide))
     if cfg.wide_encodings:
-        parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed),
-                      WideCategories(cfg.max_onehot_levels)))
+        parts.append(("wide", _wide_encodings(cfg.wide_encodings, seed), is_wide))
     columns = ColumnTransformer(parts, sparse_threshold=0.0)
     return Pipeline([("domain", _domain(schema, cfg)), ("columns", columns)])
+
+
+def wide_columns(train: pd.DataFrame, schema: Schema, cfg: FeaturesConfig) -> tuple[str, ...]:
+    """The categorical columns (after the domain features) with more than max_onehot_levels
+    distinct values in all training rows: what every fold reads as level codes."""
+    frame = _domain(schema, cfg).fit(train).transform(train)
+    return tuple(WideCategories(cfg.max_onehot_levels)(frame))
+
+
+def code_levels(preprocessor: Pipeline) -> list[int]:
+    """A fitted `build_preprocessor`'s leading level-code columns: each one's number of codes
+    (empty without `wide_categories: embedding` or without wide columns)."""
+    name, transformer, columns = preprocessor.named_steps["columns"].transformers_[0]
+    if name != "codes" or not len(columns):
+        return []
+    return list(transformer.named_steps["levelcodes"].levels_)
 
 
 def build_tree_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0) -> Pipeline:
@@ -273,11 +301,18 @@ class WideCategories:
     """Column selector: the categorical columns with more than `max_levels` distinct values
     in the rows the preprocessor is fitted on (decided per fold); `wide=False`: the others."""
 
-    def __init__(self, max_levels: int, wide: bool = True) -> None:
-        self.max_levels, self.wide = max_levels, wide
+    def __init__(self, max_levels: int, wide: bool = True,
+                 columns: tuple[str, ...] | None = None) -> None:
+        self.max_levels, self.wide, self.columns = max_levels, wide, columns
+
+    def narrow(self) -> WideCategories:
+        """The selector of the other categorical columns."""
+        return WideCategories(self.max_levels, not self.wide, self.columns)
 
     def __call__(self, frame: pd.DataFrame) -> list[str]:
         text = frame.select_dtypes(exclude="number")
+        if self.columns is not None:
+            return [c for c in text.columns if (c in self.columns) == self.wide]
         return [c for c in text.columns
                 if (text[c].nunique(dropna=False) > self.max_levels) == self.wide]
 

@@ -19,8 +19,9 @@ import pytest
 import torch
 import yaml
 
-from pipeline.config import Config, config_from_dict
-from pipeline.data.validate import load_competition
+from pipeline.config import Config, DataConfig, config_from_dict
+from pipeline.data.schema import infer_schema
+from pipeline.data.validate import coerce, load_competition
 from pipeline.final import fit_final_model
 from pipeline.io import save_pickle
 
@@ -107,6 +108,19 @@ def make_houses(n_rows: int, seed: int = 0, first_id: int = 1) -> pd.DataFrame:
         "PoolQC": pool,
         "SalePrice": np.exp(log_price).round(),
     })
+
+
+def wide_frame(n_rows: int = 3000, levels: int = 400, seed: int = 0):
+    """A category with many levels whose mean target differs, and one with few."""
+    rng = np.random.default_rng(seed)
+    tail = rng.integers(0, levels, n_rows)
+    effect = rng.normal(0, 1, levels)
+    frame = pd.DataFrame({"Id": np.arange(n_rows), "x": rng.normal(size=n_rows),
+                          "tail": [f"N{t}" for t in tail],
+                          "origin": rng.choice(["EWR", "JFK", "LGA"], n_rows)})
+    frame["y"] = effect[tail] + 0.5 * frame["x"] + rng.normal(0, 0.3, n_rows)
+    schema = infer_schema(frame, DataConfig(id_column="Id", target="y"))
+    return coerce(frame, schema, "train.csv"), schema
 
 
 def small_params(data_dir: Path, **sections: dict) -> dict:

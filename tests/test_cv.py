@@ -2,20 +2,25 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
-from pipeline.config import Bound, ConfigError, ModelConfig, config_from_dict
+from pipeline.config import Bound, ConfigError, FeaturesConfig, ModelConfig, config_from_dict
 from pipeline.cv import (
     cross_validate_estimator,
     cross_validate_mlp,
     fit_fold_features,
     make_folds,
     model_target,
+    setup_folds,
 )
 from pipeline.data.validate import load_competition
+from pipeline.features import code_levels
+from pipeline.final import mlp_member
 from pipeline.metrics import rmse
+from pipeline.nn.model import BatchedMLP, predict_batched
 from pipeline.reference import linear_reference
 
-from .conftest import small_params
+from .conftest import make_houses, small_params, wide_frame, write_competition
 
 MODEL = ModelConfig(depth=1, width=16, epochs=15, batch_size=32, lr=0.01, eval_every=5)
 
@@ -129,3 +134,35 @@ def test_every_fold_fits_on_at_least_two_rows(loaded):
     with pytest.raises(ConfigError, match="features.fit_exclude leaves a fold fewer than 2 "
                                           "rows to fit on"):
         make_folds(eight, 2, seed=0, fit_exclude=rules)
+
+
+def test_every_fold_codes_the_same_wide_columns_and_the_stored_models_predict_as_in_cv():
+    frame, schema = wide_frame(n_rows=600, levels=150)
+    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="embedding")
+    folds = make_folds(frame, 3, seed=0)
+    features = fit_fold_features(frame, folds, schema, cfg)
+    per_fold = [code_levels(p) for p in features.preprocessors]
+    assert len(features.code_levels) == 1
+    assert features.code_levels == (max(levels[0] for levels in per_fold),)
+    y = model_target(frame, schema)
+    result = cross_validate_mlp(features, y, folds, MODEL, seed=0)
+    assert result.trained.model.levels is not None
+    # the model as a final model stores it predicts each fold's validation rows as CV did
+    member = mlp_member(result.trained)
+    model = BatchedMLP(**member.architecture)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in member.state.items()})
+    for k, rows in enumerate(folds.val_rows):
+        predicted = predict_batched(model, member.target_mean, member.target_std,
+                                    features.x[:, rows])[k]
+        np.testing.assert_allclose(predicted, result.trained.val_predictions[k], atol=1e-5)
+
+
+def test_the_linear_references_view_keeps_wide_columns_one_hot(tmp_path):
+    train = make_houses(120, seed=1)
+    raw = write_competition(tmp_path, train, make_houses(20, seed=2, first_id=9001)
+                            .drop(columns="SalePrice"))
+    cfg = config_from_dict(small_params(raw, features={"max_onehot_levels": 3,
+                                                       "wide_categories": "embedding"}))
+    frame, _, schema = load_competition(cfg.data)
+    assert setup_folds(frame, schema, cfg).features.code_levels
+    assert setup_folds(frame, schema, cfg, level_codes=False).features.code_levels == ()

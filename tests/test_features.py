@@ -17,12 +17,14 @@ from pipeline.features import (
     build_preprocessor,
     build_tree_preprocessor,
     check_datetime_parts,
+    code_levels,
     excluded_from_fit,
     n_categorical,
     validate_feature_config,
+    wide_columns,
 )
 
-from .conftest import make_houses
+from .conftest import make_houses, wide_frame
 
 DATA = DataConfig(id_column="Id", target="SalePrice",
                   column_types={"ExterQual": "ordinal", "PoolQC": "ordinal"},
@@ -369,20 +371,6 @@ def test_all_missing_and_constant_columns_give_finite_features_without_warnings(
         assert np.ptp(x_fit[:, i]) == 0
 
 
-def wide_frame(n_rows: int = 3000, levels: int = 400, seed: int = 0):
-    """A category with many levels whose mean target differs, and one with few."""
-    rng = np.random.default_rng(seed)
-    tail = rng.integers(0, levels, n_rows)
-    effect = rng.normal(0, 1, levels)
-    frame = pd.DataFrame({"Id": np.arange(n_rows), "x": rng.normal(size=n_rows),
-                          "tail": [f"N{t}" for t in tail],
-                          "origin": rng.choice(["EWR", "JFK", "LGA"], n_rows)})
-    frame["y"] = effect[tail] + 0.5 * frame["x"] + rng.normal(0, 0.3, n_rows)
-    cfg = DataConfig(id_column="Id", target="y")
-    schema = infer_schema(frame, cfg)
-    return coerce(frame, schema, "train.csv"), schema
-
-
 def test_a_wide_category_gets_bounded_one_hot_and_per_fold_encodings():
     frame, schema = wide_frame()
     cfg = FeaturesConfig(max_onehot_levels=16)
@@ -398,6 +386,32 @@ def test_a_wide_category_gets_bounded_one_hot_and_per_fold_encodings():
     # the target encoding carries the level's effect (it would be noise if it leaked nothing)
     encoded = fitted[:, names.index("wide__target__tail")]
     assert np.corrcoef(encoded, frame["y"])[0, 1] > 0.5
+
+
+def test_with_level_vectors_a_wide_category_is_a_leading_code_column_not_one_hot():
+    frame, schema = wide_frame()
+    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="embedding")
+    assert wide_columns(frame, schema, cfg) == ("tail",)
+    pre = build_preprocessor(schema, cfg, seed=0, wide=("tail",))
+    fitted = pre.fit_transform(frame.iloc[:2000], frame["y"].to_numpy()[:2000])
+    names = list(pre.named_steps["columns"].get_feature_names_out())
+    assert names[0] == "codes__tail_code"
+    assert not [n for n in names if n.startswith("categorical__tail")]
+    assert sum(n.startswith("categorical__origin_") for n in names) == 3
+    assert [n for n in names if n.startswith("wide__")] == [
+        "wide__frequency__tail_frequency", "wide__target__tail"]
+    seen = frame["tail"].iloc[:2000].value_counts()
+    assert code_levels(pre) == [int((seen >= 2).sum()) + 1]  # features.min_embedded_count 2
+    # the most frequent level is code 1; a level the fit never saw is code 0
+    top = seen.index[0]
+    assert set(fitted[(frame["tail"].iloc[:2000] == top).to_numpy(), 0]) == {1.0}
+    unseen = pre.transform(frame.iloc[:1].assign(tail="never seen"))
+    assert unseen[0, 0] == 0.0
+    # without wide columns, or with one-hot: no code columns
+    assert code_levels(build_preprocessor(schema, FeaturesConfig(
+        max_onehot_levels=16)).fit(frame, frame["y"].to_numpy())) == []
+    narrow = FeaturesConfig(max_onehot_levels=1000, wide_categories="embedding")
+    assert code_levels(build_preprocessor(schema, narrow).fit(frame)) == []
 
 
 def test_fitting_rows_get_cross_fitted_target_encodings_never_their_own_target():

@@ -57,6 +57,8 @@ class ModelConfig(Section):
     embedding_dim: StrictInt = Field(3, ge=1, le=256)  # per feature, besides the input itself
     embedding_frequencies: StrictInt = Field(16, ge=1, le=1024)
     embedding_scale: Finite = Field(0.1, gt=0, le=100)  # the frequencies' initial spread
+    # values learned per level of a wide category (features.wide_categories: embedding)
+    category_embedding_dim: StrictInt = Field(8, ge=1, le=256)
 
     @property
     def resolved(self) -> bool:

@@ -5,6 +5,8 @@ one `torch.baddbmm` per layer. K = 1 is an ordinary MLP. The models share nothin
 kernel launches. On top of the plain MLP, each a choice of `model:` in params.yaml:
 
 - a numeric embedding (`pipeline.nn.embeddings`) of the numeric inputs;
+- learned vectors for the levels of wide categories (`pipeline.nn.levels`), read from
+  leading columns of level codes;
 - a learned scale per numeric input (and per embedding output) before the first layer,
   starting at 1 (RealMLP's "front scale");
 - `members` > 1: TabM-style members, k sub-models of each model sharing its weights; member m
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 from pipeline.nn.embeddings import PBLDEmbedding, PLEncoding
+from pipeline.nn.levels import LevelEmbedding
 
 # relu runs in place: it is only applied to the fresh output of a layer's product
 ACTIVATIONS = {"relu": torch.relu_, "silu": nn.functional.silu, "gelu": nn.functional.gelu,
@@ -48,34 +51,48 @@ class BatchedMLP(nn.Module):
                  dropout: float = 0.0, activation: str = "relu",
                  linear_skip: bool = False, numeric_cols: list[int] | None = None,
                  embedding: dict | None = None, front_scale: bool = False,
-                 members: int = 1) -> None:
-        """`numeric_cols`: the inputs that are not 0/1 columns; `embedding`
-        ({"kind": "pbld", n_frequencies, dim, sigma} or {"kind": "ple", n_bins, slots}) embeds
-        them (a PLE's bins are loaded after construction: `embedding.load_bins`),
-        `front_scale` scales them (after the embedding). The first layer reads [numeric part,
-        other inputs]: the numeric inputs (or their embeddings) first, then the 0/1 columns in
-        their order."""
+                 members: int = 1, code_levels: list[int] | None = None,
+                 code_dim: int = 8) -> None:
+        """`numeric_cols`: the numeric inputs; `embedding` ({"kind": "pbld", n_frequencies,
+        dim, sigma} or {"kind": "ple", n_bins, slots}) embeds them (a PLE's bins are loaded
+        after construction: `embedding.load_bins`), `front_scale` scales them (after the
+        embedding). `code_levels`: the first len(code_levels) inputs are level codes of wide
+        categories, column j with code_levels[j] codes, each looked up as `code_dim` learned
+        values (`pipeline.nn.levels`). The first layer reads [numeric part, level vectors,
+        other inputs]: the numeric inputs (or their embeddings), then the codes' vectors, then
+        the 0/1 columns in their order."""
         super().__init__()
         self.input_width = n_inputs  # of x, before any embedding
         self.numeric_cols = list(numeric_cols or [])
+        self.code_levels = [int(n) for n in code_levels or []]
+        self.code_dim = code_dim
+        codes = list(range(len(self.code_levels)))
         self.embedding_settings = dict(embedding or {})
         self.embedding = None
-        others = sorted(set(range(n_inputs)) - set(self.numeric_cols))
+        others = sorted(set(range(n_inputs)) - set(self.numeric_cols) - set(codes))
+        # where the numeric inputs and the codes sit among the dense (not 0/1) columns, which
+        # a one-hot layout holds in column order
+        dense = sorted(self.numeric_cols + codes)
         # derived from the architecture, so not part of the state
-        self.register_buffer("numeric_index", torch.tensor(self.numeric_cols,
-                                                           dtype=torch.long), persistent=False)
-        self.register_buffer("other_index", torch.tensor(others, dtype=torch.long),
-                             persistent=False)
+        for name, index in (("numeric_index", self.numeric_cols), ("other_index", others),
+                            ("code_index", codes),
+                            ("dense_numeric", [dense.index(c) for c in self.numeric_cols]),
+                            ("dense_codes", [dense.index(c) for c in codes])):
+            self.register_buffer(name, torch.tensor(index, dtype=torch.long), persistent=False)
         numeric_width = len(self.numeric_cols)
         if self.embedding_settings and self.numeric_cols:
             settings = dict(self.embedding_settings)
             kind = EMBEDDINGS[settings.pop("kind", "pbld")]
             self.embedding = kind(n_models, len(self.numeric_cols), **settings)
             numeric_width = self.embedding.width
-        self.numeric_width = numeric_width  # first-layer inputs before the 0/1 columns
-        self.n_inputs = numeric_width + len(others)  # of the first layer
         self.scale = (nn.Parameter(torch.ones(n_models, 1, numeric_width))
                       if front_scale and numeric_width else None)
+        self.levels = (LevelEmbedding(n_models, self.code_levels, code_dim) if codes
+                       else None)
+        if self.levels is not None:
+            numeric_width += self.levels.width
+        self.numeric_width = numeric_width  # first-layer inputs before the 0/1 columns
+        self.n_inputs = numeric_width + len(others)  # of the first layer
         # hidden layers, then the output layer (replaced by one head per member)
         sizes = [self.n_inputs] + [width] * depth + ([1] if members == 1 else [])
         self.weights = nn.ParameterList()
@@ -128,21 +145,29 @@ class BatchedMLP(nn.Module):
                 "depth": self.depth, "dropout": self.dropout, "activation": self.activation,
                 "linear_skip": self.linear_skip, "numeric_cols": self.numeric_cols,
                 "embedding": self.embedding_settings or None,
-                "front_scale": self.scale is not None, "members": self.members}
+                "front_scale": self.scale is not None, "members": self.members,
+                "code_levels": self.code_levels, "code_dim": self.code_dim}
 
     def first_layer_inputs(self, x):
-        """The first layer's inputs: the numeric inputs embedded and scaled, then the others
-        (a [K, B, n_inputs] tensor, or OneHotRows whose dense part is the numeric part)."""
-        if self.embedding is None and self.scale is None:
+        """The first layer's inputs: the numeric inputs embedded and scaled, the codes' level
+        vectors, then the others (a [K, B, n_inputs] tensor, or OneHotRows whose dense part
+        is the numeric inputs and the codes)."""
+        if self.embedding is None and self.scale is None and self.levels is None:
             return x
-        if isinstance(x, torch.Tensor):
-            numeric = x.index_select(-1, self.numeric_index)
-        else:  # the layout's dense values are the numeric inputs, its ones the others
-            numeric = x.dense_x
+        dense = x if isinstance(x, torch.Tensor) else x.dense_x
+        if self.levels is None:
+            numeric = (x.index_select(-1, self.numeric_index) if isinstance(x, torch.Tensor)
+                       else dense)  # a layout's dense values are the numeric inputs
+        else:
+            index = self.numeric_index if isinstance(x, torch.Tensor) else self.dense_numeric
+            numeric = dense.index_select(-1, index)
         if self.embedding is not None:
             numeric = self.embedding(numeric)
         if self.scale is not None:
             numeric = numeric * self.scale
+        if self.levels is not None:
+            index = self.code_index if isinstance(x, torch.Tensor) else self.dense_codes
+            numeric = torch.cat([numeric, self.levels(dense.index_select(-1, index))], dim=-1)
         if isinstance(x, torch.Tensor):
             return torch.cat([numeric, x.index_select(-1, self.other_index)], dim=-1)
         return x.with_dense(numeric)
@@ -180,7 +205,8 @@ class BatchedMLP(nn.Module):
         (the member vectors and heads), "skip"."""
         groups = {"weights": list(self.weights), "biases": list(self.biases),
                   "scale": [self.scale] if self.scale is not None else [],
-                  "embedding": list(self.embedding.parameters()) if self.embedding else [],
+                  "embedding": ((list(self.embedding.parameters()) if self.embedding else [])
+                                + ([self.levels.table] if self.levels is not None else [])),
                   "members": ([self.member_scale, self.head, self.head_bias]
                               if self.members > 1 else []),
                   "skip": [self.skip] if self.skip is not None else []}

@@ -42,16 +42,19 @@ def binary_columns(x_flat: torch.Tensor) -> torch.Tensor:
     return binary
 
 
-def onehot_layout(x_flat: torch.Tensor, dense_width: int | None = None) -> OneHotLayout | None:
+def onehot_layout(x_flat: torch.Tensor, dense_width: int | None = None,
+                  n_codes: int = 0) -> OneHotLayout | None:
     """The layout of `x_flat` [rows, d]: columns holding only 0 and 1 are looked up. None when
     there are no such columns or their rows hold too many ones for lookups to pay.
 
     With `dense_width`, the model's input is not x itself but its dense columns turned into
     `dense_width` values (a numeric embedding) followed by the 0/1 columns in order: the
-    ones then index the weight rows after the first `dense_width`.
+    ones then index the weight rows after the first `dense_width`. The first `n_codes`
+    columns are level codes: dense, whatever values they hold.
     """
     n_inputs = x_flat.shape[1]
     binary = binary_columns(x_flat)
+    binary[:n_codes] = False
     binary_cols = binary.nonzero().squeeze(1)
     if len(binary_cols) == 0:
         return None

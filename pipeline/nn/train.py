@@ -94,7 +94,8 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
              on_checkpoint: CheckpointCallback | None = None,
              onehot_lookup: bool = True,
              on_epoch: EpochCallback | None = None, device: str = "cpu",
-             score_rows: Sequence[np.ndarray] | None = None) -> TrainedMLPs:
+             score_rows: Sequence[np.ndarray] | None = None,
+             code_levels: Sequence[int] = ()) -> TrainedMLPs:
     """Train K MLPs; model k sees rows `train_rows[k]` of `x[k]` and is validated on `val_rows[k]`.
 
     x: [M, N, d] float32, M preprocessed copies of the rows (one per fold); model k reads
@@ -109,6 +110,9 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
        (checkpoints, history, early stopping) is computed on, e.g. those a tuning objective
        scores; default all (a model with none to score is scored on all). Every validation
        row is still predicted.
+    code_levels: x's first len(code_levels) columns are level codes of wide categories
+       (`pipeline.features.LevelCodes`), column j with code_levels[j] codes, each learned as
+       a vector (`model.category_embedding_dim` values).
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
     device: where the data, the models and every step live ("cpu" or "cuda"); the returned
     models and arrays are on the CPU.
@@ -122,7 +126,8 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         trained = _Training(x.to(dev), y.to(dev, torch.float64), train_rows, val_rows,
-                            score_rows, cfg, seed, onehot_lookup).run(on_checkpoint, on_epoch)
+                            score_rows, cfg, seed, onehot_lookup,
+                            code_levels).run(on_checkpoint, on_epoch)
     trained.model.cpu()
     return trained
 
@@ -139,8 +144,9 @@ class _Training:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
                  val_rows: Sequence[np.ndarray] | None,
                  score_rows: Sequence[np.ndarray] | None, cfg: ModelConfig, seed: int,
-                 onehot_lookup: bool) -> None:
+                 onehot_lookup: bool, code_levels: Sequence[int] = ()) -> None:
         self.cfg = cfg
+        self.code_levels = [int(n) for n in code_levels]
         dev = x.device
         self.n_models = len(train_rows)
         self.x_flat = x.reshape(-1, x.shape[2])  # rows are read with _gather_rows
@@ -160,8 +166,9 @@ class _Training:
         self.model = self._build_model().to(dev)
         dense_width = (self.model.numeric_width
                        if self.model.embedding is not None or self.model.scale is not None
-                       else None)
-        self.layout = onehot_layout(self.x_flat, dense_width) if onehot_lookup else None
+                       or self.model.levels is not None else None)
+        self.layout = (onehot_layout(self.x_flat, dense_width, len(self.code_levels))
+                       if onehot_lookup else None)
         if cfg.init == "data":
             self.model.init_from_data(self._sample_rows(INIT_ROWS), self.generator)
         groups = _param_groups(self.model, cfg)
@@ -284,8 +291,9 @@ class _Training:
         """The model cfg describes, for inputs whose numeric (not 0/1) columns are those of
         x; a piecewise-linear encoding gets each model's bins from its own training rows
         first (which slots they use sets the first layer's width)."""
-        cfg, x_flat = self.cfg, self.x_flat
-        numeric = (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
+        cfg, x_flat, n_codes = self.cfg, self.x_flat, len(self.code_levels)
+        numeric = [c for c in (~binary_columns(x_flat)).nonzero().squeeze(1).tolist()
+                   if c >= n_codes]
         embedding, bins = None, None
         if cfg.numeric_embedding == "pbld":
             embedding = {"kind": "pbld", "n_frequencies": cfg.embedding_frequencies,
@@ -297,7 +305,8 @@ class _Training:
                          "slots": PLEncoding.used_slots(bins)}
         model = BatchedMLP(self.n_models, x_flat.shape[1], cfg.width, cfg.depth, cfg.dropout,
                            cfg.activation, cfg.linear_skip, numeric, embedding,
-                           cfg.front_scale, cfg.members)
+                           cfg.front_scale, cfg.members, self.code_levels,
+                           cfg.category_embedding_dim)
         if bins is not None:
             model.embedding.load_bins(bins)
         return model

@@ -48,11 +48,11 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
     folds = make_folds(train, cfg.cv.n_folds, cfg.base.seed, cfg.features.fit_exclude)
     fit_rows = folds.fit_rows[0]
     log.info("measuring one epoch and one boosting round on this machine (%s)", device)
-    seconds, width, x = features_seconds(train, folds, schema, cfg)
+    seconds, width, x, levels = features_seconds(train, folds, schema, cfg)
     batch = batch_size(cfg, len(fit_rows), device)
     drawn = networks(cfg)  # the dearest the space allows is always among them
-    timed = [epoch_seconds(x, train, schema, folds, model, batch, cfg.base.seed, device)
-             for model in drawn]
+    timed = [epoch_seconds(x, train, schema, folds, model, batch, cfg.base.seed, device,
+                           levels) for model in drawn]
     epoch, trial_epoch = max(timed), sum(timed) / len(timed)
     gbm_x, codes = gbm_matrix(train, folds, schema, cfg, x)
     gbm_setup, gbm_round = gbm_seconds(gbm_x, model_target(train, schema)[fit_rows],

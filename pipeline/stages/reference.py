@@ -32,7 +32,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path) -> dict:
     prepared = load_prepared(prepared_dir)
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
-                            on_fold=lambda _: progress.update())
+                            on_fold=lambda _: progress.update(), level_codes=False)
     trees = None
     if cfg.reference.gbm_categoricals == "native":
         with steps(cfg.cv.n_folds, "tree preprocessing", "folds") as progress:

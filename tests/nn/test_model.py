@@ -138,3 +138,24 @@ def test_the_architecture_rebuilds_the_same_module():
     rebuilt.load_state_dict(model.state_dict())
     x = torch.randn(2, 7, 6)
     torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
+
+
+def test_level_codes_are_looked_up_and_the_architecture_keeps_them():
+    # columns 0-1 codes (of 5 and 3 codes), 2-3 numeric, 4-5 0/1
+    model = BatchedMLP(2, 6, 8, 1, numeric_cols=[2, 3], code_levels=[5, 3], code_dim=4,
+                       embedding={"n_frequencies": 4, "dim": 2, "sigma": 0.1})
+    assert model.n_inputs == model.embedding.width + 2 * 4 + 2
+    x = torch.cat([torch.randint(0, 5, (2, 7, 1)).float(), torch.randint(0, 3, (2, 7, 1)).float(),
+                   torch.randn(2, 7, 2), torch.randint(0, 2, (2, 7, 2)).float()], dim=-1)
+    first = model.first_layer_inputs(x)
+    numeric = model.embedding.width
+    torch.testing.assert_close(first[..., numeric:numeric + 8], model.levels(x[..., :2]))
+    torch.testing.assert_close(first[..., numeric + 8:], x[..., 4:])
+    rebuilt = BatchedMLP(**model.architecture())
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
+    # another level of one row moves that row's prediction only
+    moved = x.clone()
+    moved[0, 3, 0] = (moved[0, 3, 0] + 1) % 5
+    changed = (model(moved) != model(x))
+    assert changed[0, 3] and changed.sum() == 1
