@@ -138,7 +138,7 @@ def test_every_fold_fits_on_at_least_two_rows(loaded):
 
 def test_every_fold_codes_the_same_wide_columns_and_the_stored_models_predict_as_in_cv():
     frame, schema = wide_frame(n_rows=600, levels=150)
-    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="embedding")
+    cfg = FeaturesConfig(max_onehot_levels=16, min_embedded_count=2)
     folds = make_folds(frame, 3, seed=0)
     features = fit_fold_features(frame, folds, schema, cfg)
     per_fold = [code_levels(p) for p in features.preprocessors]
@@ -161,8 +161,7 @@ def test_the_linear_references_view_keeps_wide_columns_one_hot(tmp_path):
     train = make_houses(120, seed=1)
     raw = write_competition(tmp_path, train, make_houses(20, seed=2, first_id=9001)
                             .drop(columns="SalePrice"))
-    cfg = config_from_dict(small_params(raw, features={"max_onehot_levels": 3,
-                                                       "wide_categories": "embedding"}))
+    cfg = config_from_dict(small_params(raw, features={"max_onehot_levels": 3}))
     frame, _, schema = load_competition(cfg.data)
     assert setup_folds(frame, schema, cfg).features.code_levels
     assert setup_folds(frame, schema, cfg, level_codes=False).features.code_levels == ()

@@ -108,7 +108,8 @@ def test_preprocessing_is_fitted_on_the_rows_given_only(xy):
     (pre,), _ = model.model_.views["mlp"]
     numeric = pre.named_steps["columns"].named_transformers_["numeric"]
     imputer = numeric.steps[0][1]
-    columns = pre.named_steps["columns"].transformers_[0][2]
+    columns = next(columns for name, _, columns in pre.named_steps["columns"].transformers_
+                   if name == "numeric")
     area = columns.index("GrLivArea")
     assert imputer.statistics_[area] == pytest.approx(first["GrLivArea"].median())
     assert imputer.statistics_[area] != pytest.approx(X["GrLivArea"].median())

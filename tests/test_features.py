@@ -371,9 +371,9 @@ def test_all_missing_and_constant_columns_give_finite_features_without_warnings(
         assert np.ptp(x_fit[:, i]) == 0
 
 
-def test_a_wide_category_gets_bounded_one_hot_and_per_fold_encodings():
+def test_a_wide_category_read_one_hot_gets_bounded_one_hot_and_per_fold_encodings():
     frame, schema = wide_frame()
-    cfg = FeaturesConfig(max_onehot_levels=16)
+    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="onehot")
     pre = build_preprocessor(schema, cfg, seed=0)
     fitted = pre.fit_transform(frame, frame["y"].to_numpy())
     names = list(pre.named_steps["columns"].get_feature_names_out())
@@ -390,7 +390,8 @@ def test_a_wide_category_gets_bounded_one_hot_and_per_fold_encodings():
 
 def test_with_level_vectors_a_wide_category_is_a_leading_code_column_not_one_hot():
     frame, schema = wide_frame()
-    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="embedding")
+    cfg = FeaturesConfig(max_onehot_levels=16, wide_categories="embedding",
+                         min_embedded_count=2)
     assert wide_columns(frame, schema, cfg) == ("tail",)
     pre = build_preprocessor(schema, cfg, seed=0, wide=("tail",))
     fitted = pre.fit_transform(frame.iloc[:2000], frame["y"].to_numpy()[:2000])
@@ -401,7 +402,7 @@ def test_with_level_vectors_a_wide_category_is_a_leading_code_column_not_one_hot
     assert [n for n in names if n.startswith("wide__")] == [
         "wide__frequency__tail_frequency", "wide__target__tail"]
     seen = frame["tail"].iloc[:2000].value_counts()
-    assert code_levels(pre) == [int((seen >= 2).sum()) + 1]  # features.min_embedded_count 2
+    assert code_levels(pre) == [int((seen >= 2).sum()) + 1]
     # the most frequent level is code 1; a level the fit never saw is code 0
     top = seen.index[0]
     assert set(fitted[(frame["tail"].iloc[:2000] == top).to_numpy(), 0]) == {1.0}
@@ -409,7 +410,7 @@ def test_with_level_vectors_a_wide_category_is_a_leading_code_column_not_one_hot
     assert unseen[0, 0] == 0.0
     # without wide columns, or with one-hot: no code columns
     assert code_levels(build_preprocessor(schema, FeaturesConfig(
-        max_onehot_levels=16)).fit(frame, frame["y"].to_numpy())) == []
+        max_onehot_levels=16, wide_categories="onehot")).fit(frame, frame["y"].to_numpy())) == []
     narrow = FeaturesConfig(max_onehot_levels=1000, wide_categories="embedding")
     assert code_levels(build_preprocessor(schema, narrow).fit(frame)) == []
 
@@ -491,9 +492,9 @@ def test_calendar_levels_become_categories_and_wide_ones_their_encodings():
     pre = build_preprocessor(schema, FeaturesConfig(max_onehot_levels=2)).fit(
         frame, np.arange(len(frame), dtype=float))
     names = list(pre.named_steps["columns"].get_feature_names_out())
-    # more levels than max_onehot_levels: the most frequent one-hot, and the encodings
+    # more levels than max_onehot_levels: level codes, and the encodings
     assert {"wide__frequency__When_stamp_frequency", "wide__target__When_date",
-            "wide__target__Day_date", "categorical__When_stamp_infrequent_sklearn"} <= set(names)
+            "wide__target__Day_date", "codes__When_stamp_code"} <= set(names)
 
 
 def test_a_calendar_level_named_like_a_raw_column_is_a_data_error():

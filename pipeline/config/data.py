@@ -105,11 +105,12 @@ class FeaturesConfig(Section):
     # per-fold encodings of such wide columns: the level's frequency, and its mean target
     # (cross-fitted within the fold's fitting rows, so a row never sees its own target)
     wide_encodings: tuple[Literal["frequency", "target"], ...] = ("frequency", "target")
-    # how the MLP reads a wide column's levels: onehot, its max_onehot_levels most frequent
-    # levels one-hot; embedding, every level seen min_embedded_count times in the fold's
-    # fitting rows as a learned vector (model.category_embedding_dim values)
-    wide_categories: Literal["onehot", "embedding"] = "onehot"
-    min_embedded_count: StrictInt = Field(2, ge=1, le=10**9)
+    # how the MLP reads a wide column's levels: embedding, every level seen min_embedded_count
+    # times in the fold's fitting rows as a learned vector (model.category_embedding_dim
+    # values; rarer levels share one); onehot, its max_onehot_levels most frequent levels
+    # one-hot (docs/model.md)
+    wide_categories: Literal["onehot", "embedding"] = "embedding"
+    min_embedded_count: StrictInt = Field(30, ge=1, le=10**9)
     add_missing_indicators: StrictBool = False
     # training rows matching every bound of a rule are left out of fitting, never of scoring
     fit_exclude: tuple[dict[Name, Bound], ...] = ()
