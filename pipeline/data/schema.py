@@ -206,9 +206,9 @@ def _warnings(train: pd.DataFrame, cfg: DataConfig, columns: dict[str, str],
             elif distinct >= HIGH_CARDINALITY or (distinct > 20 and distinct > n_rows / 2):
                 notes.append(
                     f"{column}: text with {distinct} distinct values in {n_rows} rows, read as "
-                    "its most frequent levels and per-fold frequency and target encodings "
-                    "(features.max_onehot_levels); if it is an identifier or free text, "
-                    "list it in data.drop_columns")
+                    "a learned vector per level seen often enough and per-fold frequency and "
+                    "target encodings (features.wide_categories); if it is an identifier or "
+                    "free text, list it in data.drop_columns")
         elif columns[column] == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").dropna()
             whole = bool((numbers == np.floor(numbers)).all())
