@@ -81,6 +81,8 @@ IDENTITY_CHANGES = [
     ("features", "min_category_count", 3),
     ("features", "max_onehot_levels", 2),
     ("features", "wide_encodings", ["frequency"]),
+    ("features", "wide_categories", "onehot"),
+    ("features", "min_embedded_count", 5),
     ("features", "add_missing_indicators", True),
     ("features", "fit_exclude", [{"GrLivArea": {"greater_than": 2900}}]),
     ("cv", "n_folds", 4),
