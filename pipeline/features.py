@@ -32,7 +32,7 @@ from pipeline.config import Bound, FeaturesConfig
 from pipeline.data.errors import DataError
 from pipeline.data.schema import Schema
 from pipeline.data.validate import typed_column
-from pipeline.level_codes import LevelCodes
+from pipeline.level_codes import LevelCodes, mapped, suffixed
 
 NONE_LABEL = "None"
 # What a datetime column becomes: calendar parts (seasonality) and elapsed days (trend).
@@ -330,16 +330,10 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "counts_")
-        frame = pd.DataFrame(x)
-        out = np.empty(frame.shape, dtype=np.float64)
-        for j, (column, counts) in enumerate(zip(frame.columns, self.counts_, strict=True)):
-            out[:, j] = frame[column].map(counts).fillna(1).to_numpy(dtype=np.float64)
-        return np.log(out / max(self.n_rows_, 1))
+        return np.log(mapped(pd.DataFrame(x), self.counts_, 1) / max(self.n_rows_, 1))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        names = input_features if input_features is not None else \
-            [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray([f"{n}_frequency" for n in names], dtype=object)
+        return suffixed(input_features, self.n_features_in_, "frequency")
 
 
 def _wide_encodings(kinds: tuple[str, ...], seed: int) -> Pipeline:

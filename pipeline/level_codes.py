@@ -39,13 +39,22 @@ class LevelCodes(TransformerMixin, BaseEstimator):
 
     def transform(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "codes_")
-        frame = pd.DataFrame(x)
-        out = np.zeros(frame.shape, dtype=np.float32)
-        for j, (column, codes) in enumerate(zip(frame.columns, self.codes_, strict=True)):
-            out[:, j] = frame[column].astype(str).map(codes).fillna(0).to_numpy(np.float32)
-        return out
+        return mapped(pd.DataFrame(x).astype(str), self.codes_, 0).astype(np.float32)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        names = input_features if input_features is not None else \
-            [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray([f"{n}_code" for n in names], dtype=object)
+        return suffixed(input_features, self.n_features_in_, "code")
+
+
+def mapped(frame: pd.DataFrame, maps: list[dict], unseen: float) -> np.ndarray:
+    """Each column's values through its own map, `unseen` where the map has none: float64."""
+    out = np.empty(frame.shape, dtype=np.float64)
+    for j, (column, levels) in enumerate(zip(frame.columns, maps, strict=True)):
+        out[:, j] = frame[column].map(levels).fillna(unseen).to_numpy(dtype=np.float64)
+    return out
+
+
+def suffixed(input_features: object, n_features: int, suffix: str) -> np.ndarray:
+    """An encoder's output names: each input's name (or x0, x1, ...) and the suffix."""
+    names = input_features if input_features is not None else \
+        [f"x{i}" for i in range(n_features)]
+    return np.asarray([f"{n}_{suffix}" for n in names], dtype=object)

@@ -1,7 +1,7 @@
 """Learned embeddings of wide categories: each level of a code column as a vector of its own.
 
 A categorical column with more levels than one-hot encoding keeps (`features.max_onehot_levels`)
-reaches the network as one column of integer codes (`pipeline.features.LevelCodes`: 1..L by
+reaches the network as one column of integer codes (`pipeline.level_codes.LevelCodes`: 1..L by
 frequency, 0 for a level too rare or unseen when the preprocessing was fitted). Each model looks
 each code up in its own table of `dim`-wide vectors, trained with the network, as RealMLP-TD
 and the rtdl models embed categories (`../shared/docs/mlp-recipe.md`). The tables are ours,

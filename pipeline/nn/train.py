@@ -111,7 +111,7 @@ def fit_mlps(x: torch.Tensor, y: torch.Tensor, train_rows: Sequence[np.ndarray],
        scores; default all (a model with none to score is scored on all). Every validation
        row is still predicted.
     code_levels: x's first len(code_levels) columns are level codes of wide categories
-       (`pipeline.features.LevelCodes`), column j with code_levels[j] codes, each learned as
+       (`pipeline.level_codes.LevelCodes`), column j with code_levels[j] codes, each learned as
        a vector (`model.category_embedding_dim` values).
     cfg must be resolved: no "auto" size left (pipeline.plan fills them in).
     device: where the data, the models and every step live ("cpu" or "cuda"); the returned
