@@ -111,7 +111,13 @@ _storages: dict[str, optuna.storages.RDBStorage] = {}
 def the_study(root: Path, must_exist: bool = True) -> optuna.Study | None:
     url = load_config(root / "params.yaml").tune.storage
     storage = _storages.setdefault(url, optuna.storages.RDBStorage(url))
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage)
+    try:
+        summaries = optuna.get_all_study_summaries(storage)
+    except KeyError:  # a worker is creating the study right now: its rows are not all in yet
+        if must_exist:
+            raise
+        return None
+    names = [s.study_name for s in summaries
              if ":" not in s.study_name]  # not the MLflow parent-run claims
     if not names and not must_exist:
         return None
