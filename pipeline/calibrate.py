@@ -3,7 +3,8 @@ runs of the trainer and of LightGBM.
 
 The plan sizes epochs, trials and the GBM's rounds from them. The trainer runs on a sample
 of the rows (cost per row is flat in the rows; benchmarks/scale.py shows it), with each
-network the study can draw (`networks`; the dearest is what the final fit is planned at),
+network the study can draw (`networks`; the dearest is what the final fit is planned at, and
+it is timed again with several seeds in one batch: whether the final fit batches its seeds),
 timed over a few epochs after a warm-up one (the fastest counts);
 LightGBM boosts a few rounds on one fold's fitting rows (the median round counts).
 """
@@ -11,6 +12,7 @@ LightGBM boosts a few rounds on one fold's fitting rows (the median round counts
 from __future__ import annotations
 
 import itertools
+import math
 import time
 
 import lightgbm as lgb
@@ -35,6 +37,7 @@ from pipeline.reference import gbm_reference
 SAMPLE_ROWS = 16_384
 TIMED_EPOCHS = 3  # the fastest counts: another job's spell on the machine only slows some
 TIMED_ROUNDS = 20
+SEEDS_STEPS = 4  # minibatches a model when several seeds are timed in one batch
 
 
 def features_seconds(train: pd.DataFrame, folds: Folds, schema: Schema,
@@ -65,18 +68,22 @@ def gbm_matrix(train: pd.DataFrame, folds: Folds, schema: Schema, cfg: Config,
 
 def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
                   network: ModelConfig, batch_size: int, seed: int,
-                  device: str = "cpu", levels: list[int] | tuple[int, ...] = ()) -> float:
-    """Seconds for one epoch of every fold's model at once, on all of a fold's fit rows, with
-    this network (`networks`, `network`); x's first len(levels) columns are level codes."""
+                  device: str = "cpu", levels: list[int] | tuple[int, ...] = (),
+                  n_seeds: int = 1, sample_rows: int = SAMPLE_ROWS,
+                  timed_epochs: int = TIMED_EPOCHS) -> float:
+    """Seconds for one epoch of every fold's model at once (`n_seeds` of each, in one batch),
+    on all of a fold's fit rows, with this network (`networks`, `network`), timed on
+    `sample_rows` rows over `timed_epochs` epochs; x's first len(levels) columns are level
+    codes."""
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(x), size=min(len(x), SAMPLE_ROWS), replace=False))
+    rows = np.sort(rng.choice(len(x), size=min(len(x), sample_rows), replace=False))
     share = len(folds.fit_rows[0]) / len(train)
     fit = [np.sort(rng.choice(len(rows), size=max(1, int(share * len(rows))), replace=False))
            for _ in range(folds.n_folds)]
     y = torch.as_tensor(model_target(train, schema)[rows], dtype=torch.float32)
     sample = torch.from_numpy(np.ascontiguousarray(x[rows]))
     model = network.replace(
-        {"epochs": 1 + TIMED_EPOCHS, "eval_every": 1 + TIMED_EPOCHS, "batch_size": batch_size,
+        {"epochs": 1 + timed_epochs, "eval_every": 1 + timed_epochs, "batch_size": batch_size,
          "lr": 1e-3, "lr_schedule": "constant"})
     stamps: dict[int, float] = {}
 
@@ -85,10 +92,23 @@ def epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Fol
             torch.cuda.synchronize()
         stamps[epoch] = time.perf_counter()
 
-    fit_mlps(sample.expand(folds.n_folds, *sample.shape), y, fit, None, model, seed,
+    fit_mlps(sample.expand(folds.n_folds, *sample.shape), y, fit * n_seeds, None, model, seed,
              on_epoch=stamp, device=device, code_levels=levels)
-    per_epoch = min(stamps[e + 1] - stamps[e] for e in range(1, 1 + TIMED_EPOCHS))
+    per_epoch = min(stamps[e + 1] - stamps[e] for e in range(1, 1 + timed_epochs))
     return per_epoch * len(folds.fit_rows[0]) / len(fit[0])
+
+
+def seeds_epoch_seconds(x: np.ndarray, train: pd.DataFrame, schema: Schema, folds: Folds,
+                        network: ModelConfig, batch_size: int, seed: int, n_seeds: int,
+                        device: str = "cpu",
+                        levels: list[int] | tuple[int, ...] = ()) -> float:
+    """`epoch_seconds` with `n_seeds` seeds of every fold in one batch, timed cheaply: on
+    SEEDS_STEPS minibatches a model (what makes a batch of many models dear is each step's
+    size, not the rows) over one epoch after the warm-up."""
+    share = len(folds.fit_rows[0]) / len(train)
+    rows = min(SAMPLE_ROWS, math.ceil(SEEDS_STEPS * batch_size / share))
+    return epoch_seconds(x, train, schema, folds, network, batch_size, seed, device, levels,
+                         n_seeds=n_seeds, sample_rows=rows, timed_epochs=1)
 
 
 # The searched model params that change an epoch's cost: counts (more costs more), and the

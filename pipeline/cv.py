@@ -105,7 +105,8 @@ class CVResult:
     fold_scores: list[float]
     score: float  # RMSE over all training rows (that the folds predict)
     score_fit_rows: float  # RMSE over the rows not excluded from fitting
-    trained: TrainedMLPs | list[RegressorMixin]
+    # the MLP's seed batches in seed order (`cross_validate_mlp`), or one regressor per fold
+    trained: list[TrainedMLPs] | list[RegressorMixin]
 
     def score_on(self, rows: str) -> float:
         """The score on `rows` (tune.objective_rows): "all" or "fit"."""
@@ -207,20 +208,29 @@ def cross_validate_mlp(features: FoldFeatures, y: np.ndarray, folds: Folds, cfg:
                        seed: int, n_seeds: int = 1,
                        on_checkpoint: CheckpointCallback | None = None,
                        on_epoch: EpochCallback | None = None,
-                       device: str = "cpu", scored: str = "all") -> CVResult:
-    """Train one MLP per fold and seed (all in one batch, on `device`); OOF predictions
-    average the seeds. Checkpoints (`on_checkpoint`, learning curves, early stopping) score
-    the validation rows `scored` names (tune.objective_rows: "all" or "fit")."""
+                       device: str = "cpu", scored: str = "all",
+                       seed_batch: int | None = None) -> CVResult:
+    """Train one MLP per fold and seed (on `device`), `seed_batch` seeds in one batch (default
+    all: one batch; batch b draws from seed + b); OOF predictions average the seeds.
+    Checkpoints (`on_checkpoint`, learning curves, early stopping) score the validation rows
+    `scored` names (tune.objective_rows: "all" or "fit"); `on_epoch` counts every batch's
+    epochs."""
     score_rows = folds.scored_rows(scored)
-    trained = fit_mlps(features.x, torch.tensor(y, dtype=torch.float64),
-                       folds.fit_rows * n_seeds, folds.val_rows * n_seeds, cfg, seed,
-                       on_checkpoint, on_epoch=on_epoch, device=device,
-                       score_rows=None if score_rows is None else score_rows * n_seeds,
-                       code_levels=features.code_levels)
+    target = torch.tensor(y, dtype=torch.float64)
+    size = n_seeds if seed_batch is None else max(1, min(seed_batch, n_seeds))
+    batches = []
+    for b, first in enumerate(range(0, n_seeds, size)):
+        seeds = min(size, n_seeds - first)
+        batches.append(fit_mlps(
+            features.x, target, folds.fit_rows * seeds, folds.val_rows * seeds, cfg, seed + b,
+            on_checkpoint, on_epoch=on_epoch, device=device,
+            score_rows=None if score_rows is None else score_rows * seeds,
+            code_levels=features.code_levels))
+    predictions = [p for trained in batches for p in trained.val_predictions]
     k = folds.n_folds
-    per_fold = [np.mean([trained.val_predictions[s * k + f] for s in range(n_seeds)], axis=0)
+    per_fold = [np.mean([predictions[s * k + f] for s in range(n_seeds)], axis=0)
                 for f in range(k)]
-    return _result(per_fold, y, folds, trained)
+    return _result(per_fold, y, folds, batches)
 
 
 def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds,
@@ -239,7 +249,7 @@ def cross_validate_estimator(features: FoldFeatures, y: np.ndarray, folds: Folds
 
 
 def _result(per_fold: list[np.ndarray], y: np.ndarray, folds: Folds,
-            trained: TrainedMLPs | list[RegressorMixin]) -> CVResult:
+            trained: list[TrainedMLPs] | list[RegressorMixin]) -> CVResult:
     """The scores over the rows the folds predict (every row, unless `folds` are some of
     them: then `oof` is NaN on the others)."""
     oof = np.full(len(y), np.nan)

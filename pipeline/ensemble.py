@@ -48,6 +48,19 @@ class MLPMember:
 
 
 @dataclass
+class MLPBatches:
+    """MLP members trained in separate batches (seeds: `ensemble.seed_batch`), averaged over
+    all their models as one batch of them would be."""
+
+    batches: list[MLPMember]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        models = [len(b.target_mean) for b in self.batches]
+        return sum(n * b.predict(x) for n, b in zip(models, self.batches, strict=True)) \
+            / sum(models)
+
+
+@dataclass
 class EstimatorMember:
     """One fitted scikit-learn regressor per fold."""
 

@@ -133,7 +133,7 @@ class TabularMLPRegressor(RegressorMixin, BaseEstimator):
                            code_levels=code_levels(preprocessor))
         self.model_ = FinalModel(self.schema_, self.schema_.scale,
                                  {"mlp": ([preprocessor], x.shape[2])},
-                                 {"mlp": ("mlp", mlp_member(trained))}, {"mlp": 1.0})
+                                 {"mlp": ("mlp", mlp_member([trained]))}, {"mlp": 1.0})
         self.history_ = pd.DataFrame({"epoch": trained.history["epoch"],
                                       "train_rmse": trained.history["train_rmse"].mean(axis=1)})
         return self

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.config.fields import AUTO
 from pipeline.cv import CVResult, FoldSetup, cross_validate_mlp, oof_id_column, setup_folds
 from pipeline.data.read import ReadOptions
 from pipeline.data.schema import Schema
-from pipeline.ensemble import FinalModel, MLPMember, blend_weights
+from pipeline.ensemble import FinalModel, MLPBatches, MLPMember, blend_weights
 from pipeline.metrics import rmse
 from pipeline.nn.train import EpochCallback, TrainedMLPs
 from pipeline.reference import References
@@ -38,11 +39,24 @@ def feature_views(cfg: Config) -> tuple[str, ...]:
     return cfg.ensemble.feature_views or (cfg.features.numeric_scaling,)
 
 
+def seed_batch(cfg: Config) -> int:
+    """The seeds trained in one batch: `ensemble.seed_batch` (the plan's with auto; a config
+    the plan has not filled in trains them all at once), at most `ensemble.n_seeds`."""
+    batch = cfg.ensemble.seed_batch
+    return cfg.ensemble.n_seeds if batch == AUTO else min(batch, cfg.ensemble.n_seeds)
+
+
+def seed_batches(cfg: Config) -> int:
+    """The batches each view's seeds are trained in (`seed_batch` seeds each)."""
+    return -(-cfg.ensemble.n_seeds // seed_batch(cfg))
+
+
 def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: dict,
                     references: References | None = None, setup: FoldSetup | None = None,
                     on_epoch: EpochCallback | None = None,
                     reading: ReadOptions | None = None) -> FittedModel:
-    """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds, blend the views
+    """Train the tuned MLP on each feature view over `ensemble.n_seeds` seeds (in batches of
+    `ensemble.seed_batch`), blend the views
     (OOF-fitted weights: a view that hurts gets little or none; docs/model.md), and blend in
     the references named by `ensemble.blend_with` (the same way).
 
@@ -65,7 +79,8 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     device = resolve_device(cfg.base.device)
     mlp = {v: cross_validate_mlp(setups[v].features, y, folds, model_cfg, cfg.base.seed,
                                  cfg.ensemble.n_seeds, on_epoch=on_epoch, device=device,
-                                 scored=cfg.tune.objective_rows)
+                                 scored=cfg.tune.objective_rows,
+                                 seed_batch=seed_batch(cfg))
            for v in views}
     view_weights = blend_weights({v: r.oof[kept] for v, r in mlp.items()}, y[kept])
     oof = {"mlp": sum(view_weights[v] * mlp[v].oof for v in views)}
@@ -106,23 +121,30 @@ def fit_final_model(train: pd.DataFrame, schema: Schema, cfg: Config, params: di
     )
 
 
-def mlp_member(trained: TrainedMLPs) -> MLPMember:
-    """The trained fold models as a final-model member: architecture and weights as arrays."""
-    m = trained.model
-    state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-    return MLPMember(m.architecture(), state, trained.target_mean, trained.target_std,
-                     trained.target_range)
+def mlp_member(batches: list[TrainedMLPs]) -> MLPMember | MLPBatches:
+    """The trained fold models (of each seed batch) as a final-model member: architecture and
+    weights as arrays."""
+    members = []
+    for trained in batches:
+        m = trained.model
+        state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+        members.append(MLPMember(m.architecture(), state, trained.target_mean,
+                                 trained.target_std, trained.target_range))
+    return members[0] if len(members) == 1 else MLPBatches(members)
 
 
 def learning_curves(results: dict[str, CVResult], n_folds: int) -> pd.DataFrame:
     """Long-form learning curves: view, epoch, fold, seed, train and validation RMSE."""
     rows = []
     for view, result in results.items():
-        history = result.trained.history
-        for i, epoch in enumerate(history["epoch"]):
-            for m, (tr, va) in enumerate(zip(history["train_rmse"][i],
-                                             history["val_rmse"][i], strict=True)):
-                rows.append({"view": view, "epoch": int(epoch), "fold": m % n_folds,
-                             "seed": m // n_folds, "train_rmse": float(tr),
-                             "val_rmse": float(va)})
+        first_seed = 0
+        for trained in result.trained:
+            history = trained.history
+            for i, epoch in enumerate(history["epoch"]):
+                for m, (tr, va) in enumerate(zip(history["train_rmse"][i],
+                                                 history["val_rmse"][i], strict=True)):
+                    rows.append({"view": view, "epoch": int(epoch), "fold": m % n_folds,
+                                 "seed": first_seed + m // n_folds, "train_rmse": float(tr),
+                                 "val_rmse": float(va)})
+            first_seed += trained.model.n_models // n_folds
     return pd.DataFrame(rows)

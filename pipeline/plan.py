@@ -99,6 +99,9 @@ class Measured:
     # each of those networks' epoch, by `network_key`: the final fit's seeds are sized for
     # the network the study picks
     network_epoch_seconds: dict[str, float] = field(default_factory=dict)
+    # one epoch of the dearest network with MAX_AUTO_SEEDS seeds of every fold in one batch
+    # (the final fit's batch when it trains its seeds together); 0: not measured
+    seeds_epoch_seconds: float = 0.0
 
     @property
     def trial_epoch(self) -> float:
@@ -161,6 +164,11 @@ class Plan:
     # fewer than ensemble.feature_views: with ensemble.n_seeds auto its final fit trains the
     # first of them (a network the study found better is worth more than a second view)
     network_views: dict[str, int] = field(default_factory=dict)
+    # the seeds the final fit trains in one batch with ensemble.seed_batch auto: MAX_AUTO_SEEDS
+    # where one batch of them measured no dearer than that many batches of one, else 1 (a
+    # batch of many models can outgrow the caches: then one at a time is cheaper, and the
+    # final fit costs what the plan, linear in the seeds, says)
+    seed_batch: int = MAX_AUTO_SEEDS
 
     def apply(self, cfg: Config, params: dict | None = None) -> Config:
         """`cfg` with every "auto" size filled in from this plan (explicit values stay), the
@@ -194,6 +202,8 @@ class Plan:
             if held is not None and held < len(ensemble.feature_views):
                 ensemble = ensemble.replace({"feature_views": ensemble.feature_views[:held]})
         ensemble = ensemble.replace({"n_seeds": seeds})
+        if ensemble.seed_batch == AUTO:
+            ensemble = ensemble.replace({"seed_batch": self.seed_batch})
         reference = resolve_reference(cfg.reference, self.fit_rows).replace({
             "gbm_max_rounds": min(self.gbm_rounds, cfg.reference.gbm_max_rounds),
             **({"gbm_learning_rate": self.gbm_learning_rate}
@@ -253,7 +263,7 @@ class Plan:
             f"min, start-ups and data ~{self.overhead_seconds / 60:.1f} min",
             f"{self.n_trials} trials{self._folds_said()} at ~{costs.mean_seconds:.1f} s each once "
             f"pruning starts ({costs.full_seconds:.1f} s unpruned); {self._seeds_said()} in "
-            "the final fit; "
+            f"the final fit{self._seed_batch_said(measured)}; "
             f"the GBM reference boosts at most {self.gbm_rounds} rounds ({self.gbm_num_leaves} "
             f"leaves, rate {self.gbm_learning_rate:g}); {self.rows} rows "
             f"({self.fit_rows} per fold fit), {self.inputs} input columns, {self.n_folds} "
@@ -297,6 +307,14 @@ class Plan:
         return (f" on {self.trial_folds} of {self.n_folds} folds (each validates on "
                 f"{self.rows // self.n_folds} rows: the final fit trains all {self.n_folds})")
 
+    def _seed_batch_said(self, measured: Measured) -> str:
+        """Where the final fit trains its seeds one at a time (ensemble.seed_batch auto)."""
+        if self.seed_batch >= MAX_AUTO_SEEDS or measured.epoch_seconds <= 0:
+            return ""
+        times = measured.seeds_epoch_seconds / measured.epoch_seconds
+        return (f", one at a time ({MAX_AUTO_SEEDS} seeds in one batch measured {times:.1f}x "
+                "one seed's epoch)")
+
     def _seeds_said(self) -> str:
         counts = sorted(set(self.network_seeds.values()) | {self.n_seeds})
         if len(counts) == 1:
@@ -314,7 +332,7 @@ class Plan:
 
 # The timings a plan is made from (Measured's fields), each snapped to the grid
 TIMINGS = ("epoch_seconds", "trial_epoch_seconds", "features_seconds", "gbm_round_seconds",
-           "gbm_setup_seconds")
+           "gbm_setup_seconds", "seeds_epoch_seconds")
 
 
 NETWORK_TIMING = "network_epoch_seconds"  # + "[" + network_key + "]" in a plan's timings
@@ -593,6 +611,8 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
                      if (held := int(max(1, final // fit))) < views}
     cheapest = min(fit_of, default=None, key=lambda key: (fit_of[key], key))
     too_dear = [key for key, fit in fit_of.items() if fit > final and key != cheapest]
+    seed_batch = (MAX_AUTO_SEEDS if snap(measured.seeds_epoch_seconds)
+                  <= MAX_AUTO_SEEDS * snap(measured.epoch_seconds) else 1)
     n_trials = (cfg.tune.n_trials if cfg.tune.n_trials != AUTO
                 else study_trials(study, costs))
     scale = math.sqrt(batch / MIN_BATCH)
@@ -605,6 +625,7 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
         trial_folds=trial_folds,
         n_startup_trials=int(min(8, max(2, n_trials // 3))), n_seeds=n_seeds,
         network_seeds=network_seeds, too_dear=too_dear, network_views=network_views,
+        seed_batch=seed_batch,
         gbm_rounds=rounds, gbm_num_leaves=resolve_reference(cfg.reference,
                                                             measured.fit_rows).gbm_num_leaves,
         gbm_learning_rate=(gbm_rate(rounds) if cfg.reference.gbm_learning_rate == AUTO

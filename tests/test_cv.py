@@ -87,6 +87,35 @@ def test_same_params_same_oof(loaded):
     np.testing.assert_array_equal(runs[0].oof, runs[1].oof)
 
 
+def test_seeds_in_batches_train_every_seed_of_every_fold_and_average_them(loaded):
+    train, _, schema, cfg = loaded
+    folds = make_folds(train, 3, seed=0)
+    y = model_target(train, schema)
+    features = fit_fold_features(train, folds, schema, cfg.features)
+    together = cross_validate_mlp(features, y, folds, MODEL, seed=5, n_seeds=3)
+    assert [t.model.n_models for t in together.trained] == [9]
+    # a batch as large as the seeds is one batch: the same models
+    np.testing.assert_array_equal(
+        cross_validate_mlp(features, y, folds, MODEL, seed=5, n_seeds=3, seed_batch=4).oof,
+        together.oof)
+    batched = cross_validate_mlp(features, y, folds, MODEL, seed=5, n_seeds=3, seed_batch=2)
+    assert [t.model.n_models for t in batched.trained] == [6, 3]
+    # the first batch draws from the seed as one batch of two seeds would; the second from
+    # seed + 1: each fold's OOF predictions are the mean over the three seeds' models
+    two = cross_validate_mlp(features, y, folds, MODEL, seed=5, n_seeds=2)
+    one = cross_validate_mlp(features, y, folds, MODEL, seed=6, n_seeds=1)
+    np.testing.assert_allclose(batched.oof, (2 * two.oof + one.oof) / 3, rtol=1e-12)
+    assert not np.allclose(batched.oof, together.oof)
+    # stored as a final-model member, the batches predict as one model of nine would
+    member = mlp_member(batched.trained)
+    rows = folds.val_rows[0]
+    x = features.x[:, rows].numpy()
+    each = [predict_batched(t.model, t.target_mean, t.target_std, features.x[:, rows])
+            for t in batched.trained]
+    np.testing.assert_allclose(member.predict(x), np.concatenate(each).mean(axis=0),
+                               rtol=1e-5)
+
+
 def test_sklearn_estimator_cross_validation(loaded):
     train, _, schema, cfg = loaded
     folds = make_folds(train, 3, seed=0)
@@ -146,7 +175,7 @@ def test_every_fold_codes_the_same_wide_columns_and_the_stored_models_predict_as
     assert features.code_levels == (max(levels[0] for levels in per_fold),)
     y = model_target(frame, schema)
     result = cross_validate_mlp(features, y, folds, MODEL, seed=0)
-    assert result.trained.model.levels is not None
+    assert result.trained[0].model.levels is not None
     # the model as a final model stores it predicts each fold's validation rows as CV did
     member = mlp_member(result.trained)
     model = BatchedMLP(**member.architecture)
@@ -154,7 +183,7 @@ def test_every_fold_codes_the_same_wide_columns_and_the_stored_models_predict_as
     for k, rows in enumerate(folds.val_rows):
         predicted = predict_batched(model, member.target_mean, member.target_std,
                                     features.x[:, rows])[k]
-        np.testing.assert_allclose(predicted, result.trained.val_predictions[k], atol=1e-5)
+        np.testing.assert_allclose(predicted, result.trained[0].val_predictions[k], atol=1e-5)
 
 
 def test_the_linear_references_view_keeps_wide_columns_one_hot(tmp_path):

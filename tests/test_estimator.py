@@ -96,7 +96,7 @@ def test_it_runs_the_stages_code_on_the_rows_it_is_given(xy):
                        [np.arange(len(X))], None,
                        resolve_model(ModelConfig().replace(QUICK), len(X)), 3)
     by_hand = FinalModel(schema, schema.scale, {"mlp": ([pre], x.shape[2])},
-                         {"mlp": ("mlp", mlp_member(trained))}, {"mlp": 1.0})
+                         {"mlp": ("mlp", mlp_member([trained]))}, {"mlp": 1.0})
     rows = X.head(20).assign(__row_id__=np.arange(20))
     np.testing.assert_array_equal(model.predict(X.head(20)), by_hand.predict_frame(rows))
 

@@ -10,7 +10,8 @@ from pipeline import report
 from pipeline.config import config_from_dict
 from pipeline.cv import fit_fold_features, oof_id_column, setup_folds
 from pipeline.data.validate import load_competition
-from pipeline.final import fit_final_model
+from pipeline.ensemble import MLPBatches
+from pipeline.final import fit_final_model, learning_curves
 from pipeline.plan import resolve_reference
 from pipeline.reference import references_frame, score_references
 
@@ -110,3 +111,23 @@ def test_the_feature_views_are_blended_by_their_oof_and_never_worse_than_the_bes
     for view, weight in fitted.view_weights.items():
         assert fitted.model.weights[f"mlp_{view}"] == pytest.approx(weight
                                                                    * fitted.weights["mlp"])
+
+
+def test_seeds_trained_one_batch_at_a_time_make_one_member_and_number_their_curves(tmp_path):
+    """With ensemble.seed_batch 1 each seed is its own batch: the member averages them all,
+    and the learning curves number the seeds across the batches."""
+    train = make_houses(120, seed=3)
+    test = make_houses(10, seed=4, first_id=9001).drop(columns="SalePrice")
+    raw = write_competition(tmp_path / "raw", train, test)
+    cfg = config_from_dict(small_params(raw, ensemble={"n_seeds": 2, "seed_batch": 1}))
+    frame, test_frame, schema = load_competition(cfg.data)
+    fitted = fit_final_model(frame, schema, cfg, {})
+    member = fitted.model.members["mlp_standard"][1]
+    assert isinstance(member, MLPBatches) and len(member.batches) == 2
+    curves = learning_curves(fitted.mlp, cfg.cv.n_folds)
+    assert sorted(curves["seed"].unique()) == [0, 1]
+    assert len(curves) == 2 * cfg.cv.n_folds * curves["epoch"].nunique()
+    # the stored model predicts new rows with both batches (tests/test_cv.py: as one batch of
+    # all the models would)
+    predicted = fitted.model.predict_typed(test_frame)
+    assert np.isfinite(predicted).all() and len(predicted) == len(test_frame)

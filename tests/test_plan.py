@@ -469,3 +469,26 @@ def test_the_gbm_grows_its_leaves_with_the_rows_and_its_rate_with_what_the_budge
     assert middling.gbm_rounds >= GBM_WANTED_ROUNDS * 0.95
     with pytest.raises(ValueError, match="still 'auto'"):
         gbm_reference(auto.reference, 0)
+
+
+def test_the_final_fit_trains_its_seeds_one_at_a_time_where_one_batch_of_them_costs_more():
+    two_views = cfg(ensemble={"feature_views": ["standard", "quantile"]})
+    base = measured(261_618, 12.0)
+    # five seeds in one batch measured at 3x one seed's epoch: batching pays
+    cheap = make_plan(two_views, Measured(**{**base.__dict__, "seeds_epoch_seconds": 36.0}))
+    assert cheap.seed_batch == 5 and cheap.apply(two_views).ensemble.seed_batch == 5
+    assert "one at a time" not in "\n".join(cheap.lines(two_views, base))
+    # ... at 9x (a batch of 25 models outgrows the caches): one at a time, and the plan's
+    # final fit (linear in the seeds) is what it costs
+    dear = Measured(**{**base.__dict__, "seeds_epoch_seconds": 108.0})
+    plan = make_plan(two_views, dear)
+    assert plan.seed_batch == 1 and plan.apply(two_views).ensemble.seed_batch == 1
+    assert "one at a time (5 seeds in one batch measured 9.0x" in "\n".join(
+        plan.lines(two_views, dear))
+    assert plan.final_seconds == cheap.final_seconds and plan.n_seeds == cheap.n_seeds
+    # an explicit batch wins; the plan's timing is snapped and kept like the others
+    assert plan.apply(cfg(ensemble={"seed_batch": 3})).ensemble.seed_batch == 3
+    assert plan.timings["seeds_epoch_seconds"] == snap(108.0)
+    drifted = Measured(**{**dear.__dict__, "seeds_epoch_seconds": 50.0})
+    kept, names = settle(drifted, plan, plan.basis)
+    assert names == ["seeds_epoch_seconds"] and make_plan(two_views, kept).seed_batch == 1

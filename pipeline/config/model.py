@@ -74,6 +74,10 @@ class EnsembleConfig(Section):
 
     # the K fold models are trained this many times; auto: as many as the budget allows
     n_seeds: auto_or(Annotated[StrictInt, Field(ge=1, le=100)]) = AUTO
+    # the seeds trained together in one batch (every fold's model of each); auto: the plan's,
+    # all of them where one batch of them costs less than training them one at a time, as
+    # measured (on large data a batch of many models outgrows the caches: docs/sizing.md)
+    seed_batch: auto_or(Annotated[StrictInt, Field(ge=1, le=100)]) = AUTO
     # numeric scalings the tuned MLP is trained on, one fold-fitted preprocessing each; the
     # MLP's prediction averages them (different views of the data make errors less alike)
     feature_views: tuple[Scaling, ...] = ()

@@ -18,7 +18,14 @@ from pipeline.config import Config
 from pipeline.cv import setup_folds
 from pipeline.data.prepared import Prepared, load_prepared
 from pipeline.data.read import ReadOptions, read_csv
-from pipeline.final import FittedModel, feature_views, fit_final_model, learning_curves
+from pipeline.final import (
+    FittedModel,
+    feature_views,
+    fit_final_model,
+    learning_curves,
+    seed_batch,
+    seed_batches,
+)
 from pipeline.io import (
     atomic_dir,
     check_writable,
@@ -70,10 +77,13 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     with steps(cfg.cv.n_folds, "fold preprocessing", "folds") as progress:
         setup = setup_folds(prepared.train, prepared.schema, cfg,
                             on_fold=lambda _: progress.update())
-    log.info("training %d folds x %d seeds x %d feature views with %s", setup.folds.n_folds,
-             n_seeds, len(views), report.rounded(best["params"]))
+    batches = seed_batches(cfg)
+    log.info("training %d folds x %d seeds x %d feature views with %s%s", setup.folds.n_folds,
+             n_seeds, len(views), report.rounded(best["params"]),
+             "" if batches == 1 else f" ({batches} batches of at most "
+             f"{seed_batch(cfg)} seeds a view)")
     epochs = cfg.model.replace(best["params"], "model.").epochs
-    with steps(epochs * len(views), f"final fit ({setup.folds.n_folds} folds x {n_seeds} "
+    with steps(epochs * len(views) * batches, f"final fit ({setup.folds.n_folds} folds x {n_seeds} "
                f"seeds x {len(views)} views)", "epochs") as progress:
         fitted = fit_final_model(prepared.train, prepared.schema, cfg, best["params"],
                                  references if cfg.ensemble.blend_with else None, setup,
@@ -89,7 +99,9 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
              metrics["oof_rmse_fit_rows"])
     summary = {**metrics, "fold_rmse": fitted.fold_scores, "weights": fitted.weights,
                "view_weights": fitted.view_weights,
-               "params": best["params"], "n_seeds": n_seeds, "feature_views": list(views)}
+               "params": best["params"], "n_seeds": n_seeds,
+               "seed_batch": seed_batch(cfg),
+               "feature_views": list(views)}
     curves = learning_curves(fitted.mlp, setup.folds.n_folds)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "oof_predictions.csv", fitted.oof)
@@ -166,7 +178,9 @@ def _log_final_run(tracker: Tracker, cfg: Config, fitted: FittedModel, best: dic
            **{k: v for k, v in metrics.items() if k not in ("oof_rmse", "oof_rmse_fit_rows")}}
     return tracker.log_final_model(
         "final model",
-        params={**best["params"], "n_seeds": cfg.ensemble.n_seeds, "n_folds": cfg.cv.n_folds,
+        params={**best["params"], "n_seeds": cfg.ensemble.n_seeds,
+                "seed_batch": seed_batch(cfg),
+                "n_folds": cfg.cv.n_folds,
                 "feature_views": ",".join(views),
                 "blend_with": ",".join(cfg.ensemble.blend_with) or "none"},
         metrics={**own, **{f"weight_{k}": v for k, v in fitted.weights.items()},
