@@ -200,8 +200,7 @@ def build_preprocessor(schema: Schema, cfg: FeaturesConfig, seed: int = 0,
     and of how many codes. `wide` names the wide columns (the same in every fold, see
     `wide_columns`); by default each fit decides from its own rows.
     """
-    is_wide = (WideCategories(cfg.max_onehot_levels) if wide is None
-               else WideCategories(cfg.max_onehot_levels, columns=wide))
+    is_wide = WideCategories(cfg.max_onehot_levels, columns=wide)
     embedded = cfg.wide_categories == "embedding"
     numeric = make_pipeline(
         SimpleImputer(strategy=cfg.numeric_impute, add_indicator=cfg.add_missing_indicators,
@@ -299,7 +298,9 @@ def n_categorical(preprocessor: Pipeline) -> int:
 
 class WideCategories:
     """Column selector: the categorical columns with more than `max_levels` distinct values
-    in the rows the preprocessor is fitted on (decided per fold); `wide=False`: the others."""
+    in the rows the preprocessor is fitted on, or those of `columns` (decided once on all
+    training rows, `wide_columns`, so every fold reads the same ones); `wide=False`: the
+    other categorical columns."""
 
     def __init__(self, max_levels: int, wide: bool = True,
                  columns: tuple[str, ...] | None = None) -> None:
