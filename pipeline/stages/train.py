@@ -80,8 +80,8 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, best_params_path: Path,
     batches = seed_batches(cfg)
     log.info("training %d folds x %d seeds x %d feature views with %s%s", setup.folds.n_folds,
              n_seeds, len(views), report.rounded(best["params"]),
-             "" if batches == 1 else f" ({batches} batches of at most "
-             f"{seed_batch(cfg)} seeds a view)")
+             "" if batches == 1 else " (one seed at a time)" if seed_batch(cfg) == 1
+             else f" (in batches of at most {seed_batch(cfg)} seeds)")
     epochs = cfg.model.replace(best["params"], "model.").epochs
     with steps(epochs * len(views) * batches, f"final fit ({setup.folds.n_folds} folds x {n_seeds} "
                f"seeds x {len(views)} views)", "epochs") as progress:
