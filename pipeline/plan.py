@@ -586,10 +586,13 @@ def make_plan(cfg: Config, measured: Measured) -> Plan:
     if cfg.model.epochs != AUTO:
         epochs = cfg.model.epochs
     else:  # the most epochs (a multiple of 10) at which the share holds MIN_TRIALS trials
-        # and the final share one seed of every view of the dearest network
+        # and the final share one seed of every view of the network a trial draws on
+        # average: not of the dearest, which would cut every network's training to what the
+        # dearest affords (dearer networks get fewer views, or are `too_dear`)
+        typical = snap(measured.trial_epoch)
         epochs = next((e for e in range(MAX_EPOCHS, MIN_EPOCHS, -10)
                        if study_trials(study, sizes(e)[2]) >= MIN_TRIALS
-                       and views * sizes(e)[2].fit_seconds <= final), MIN_EPOCHS)
+                       and views * e * typical <= final), MIN_EPOCHS)
     eval_every, warmup, costs = sizes(epochs)
     # what the final fit cannot use (it holds at most MAX_AUTO_SEEDS seeds) runs trials; the
     # seeds are ensemble.n_seeds: auto's (an explicit count wins in `apply`, and the plan

@@ -79,6 +79,28 @@ def test_epochs_shrink_when_an_epoch_costs_more_and_stay_within_bounds():
     assert dear.n_trials >= 10
 
 
+def test_epochs_follow_the_network_a_trial_draws_on_average_not_the_dearest():
+    """One dear network in the search space does not cut every network's training to what
+    it affords: the final share holds one seed of every view of the average network; the
+    dearer ones get fewer views or are pruned before training."""
+    two_views = cfg(base={"budget_minutes": 60},
+                    ensemble={"feature_views": ["standard", "quantile"]},
+                    tune={"search_space": {"width": {"choices": [128, 512]}}})
+    cheap, dear = (network_key(two_views.model.replace({"width": w})) for w in (128, 512))
+    m = Measured(rows=261_618, fit_rows=209_294, inputs=48, n_folds=5, device="cpu",
+                 epoch_seconds=26.0, features_seconds=20.0, trial_epoch_seconds=8.0,
+                 gbm_round_seconds=0.012, gbm_setup_seconds=1.0,
+                 network_epoch_seconds={cheap: 1.0, dear: 26.0})
+    plan = make_plan(two_views, m)
+    alike = make_plan(two_views, Measured(**{**m.__dict__, "trial_epoch_seconds": 26.0}))
+    assert alike.epochs < plan.epochs < MAX_EPOCHS
+    assert 2 * plan.epochs * snap(8.0) <= plan.final_seconds \
+        < 2 * (plan.epochs + 10) * snap(8.0)
+    assert plan.n_trials >= 10
+    assert plan.too_dear == [dear] and plan.network_seeds[cheap] == 5
+    assert alike.too_dear == []
+
+
 def test_checkpoints_warm_up_and_learning_rates_follow_the_sizes():
     plan = make_plan(cfg(), measured(1_460, 0.1))
     assert (plan.batch_size, plan.epochs, plan.eval_every, plan.n_warmup_steps) == \
