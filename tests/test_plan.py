@@ -14,6 +14,7 @@ from pipeline.plan import (
     GRID,
     MAX_EPOCHS,
     MAX_REFERENCE_SHARE,
+    MAX_STEPS,
     MIN_EPOCHS,
     MIN_GBM_ROUNDS,
     ONE_FOLD_ROWS,
@@ -26,6 +27,7 @@ from pipeline.plan import (
     gbm_leaves,
     gbm_rate,
     make_plan,
+    most_epochs,
     network_key,
     previous_plan,
     resolve_reference,
@@ -69,10 +71,12 @@ def test_the_shares_add_up_to_the_budget():
 
 
 def test_epochs_shrink_when_an_epoch_costs_more_and_stay_within_bounds():
-    cheap = make_plan(cfg(), measured(1_460, 0.1))
+    cheap = make_plan(cfg(), measured(1_460, 0.001))
+    middling = make_plan(cfg(), measured(1_460, 0.1))
     dear = make_plan(cfg(), measured(261_618, 2.0))
     hopeless = make_plan(cfg(), measured(10_000_000, 500.0))
-    assert cheap.epochs == MAX_EPOCHS
+    assert cheap.epochs == most_epochs(1_168, 128) == MAX_STEPS // 10  # 10 steps an epoch
+    assert MAX_EPOCHS < middling.epochs < cheap.epochs and middling.epochs % 10 == 0
     assert MIN_EPOCHS < dear.epochs < MAX_EPOCHS and dear.epochs % 10 == 0
     assert hopeless.epochs == MIN_EPOCHS
     # enough trials fit in the study's share at the chosen epochs
@@ -102,7 +106,7 @@ def test_epochs_follow_the_network_a_trial_draws_on_average_not_the_dearest():
 
 
 def test_checkpoints_warm_up_and_learning_rates_follow_the_sizes():
-    plan = make_plan(cfg(), measured(1_460, 0.1))
+    plan = make_plan(cfg(model={"epochs": 200}), measured(1_460, 0.1))
     assert (plan.batch_size, plan.epochs, plan.eval_every, plan.n_warmup_steps) == \
         (128, 200, 10, 40)
     assert plan.lr_range == pytest.approx((1e-4, 1e-3))
@@ -165,16 +169,17 @@ def test_the_plan_reads_back_from_its_json_and_says_what_it_decided():
     assert Plan.from_dict(plan.to_dict()) == plan
     lines = "\n".join(plan.lines(cfg(), measured(1_460, 0.1)))
     assert lines.startswith("budget 15 min: study ~")
-    assert f"{plan.n_trials} trials at ~" in lines and "batch 128, 200 epochs" in lines
+    assert f"{plan.n_trials} trials at ~" in lines
+    assert f"batch 128, {plan.epochs} epochs" in lines
     assert ("an epoch of all 5 folds: 0.1 s for the networks a trial draws on average as "
             "measured, 0.1 s for the dearest; a trial's epoch planned at 0.125 s") in lines
 
 
 def test_the_plan_says_the_steps_a_model_trains_and_what_the_epochs_the_budget_cut_need():
-    small = make_plan(cfg(), measured(1_460, 0.01))
-    assert small.epochs == 200
+    small = make_plan(cfg(), measured(1_460, 0.001))
+    assert small.epochs == 1_600
     steps = small._steps_said(cfg())
-    assert steps == f"each model trains {10 * 200} optimizer steps (10 an epoch)"  # 1168 / 128
+    assert steps == f"each model trains {10 * 1_600} optimizer steps (10 an epoch)"  # 1168 / 128
     large = make_plan(cfg(), measured(261_618, 3.0))
     assert large.epochs < 200 and large.batch_size == 2048
     said = large._steps_said(cfg())
@@ -207,7 +212,7 @@ def test_readings_a_little_apart_make_the_same_plan_and_plan_json_holds_no_readi
     other = make_plan(auto, measured(50_000, 0.112, features=2.6, gbm_round=0.0150))
     assert one.to_dict() == other.to_dict()
     slower = make_plan(auto, measured(50_000, 0.101 * GRID, features=2.1, gbm_round=0.0115))
-    assert slower.n_trials < one.n_trials
+    assert (slower.epochs, slower.n_trials) < (one.epochs, one.n_trials)
     readings = {0.101, 0.112, 2.1, 2.6, 0.0115, 0.015}
     assert not readings & {v for v in one.to_dict().values() if isinstance(v, float)}
     assert not readings & set(one.timings.values())  # only the snapped timings
@@ -247,7 +252,8 @@ def test_trials_cost_a_mean_networks_epochs_and_the_final_fit_the_widest():
     costs = trial_costs(cfg().tune.pruner, m, 200, 10, 40)
     assert costs.epoch_seconds == snap(0.05) and costs.fit_seconds == 200 * snap(0.1)
     assert costs.full_seconds < costs.fit_seconds  # 200 mean epochs and the checkpoints
-    assert make_plan(cfg(), m).n_trials > make_plan(cfg(), measured(1_460, 0.1)).n_trials
+    at_200 = cfg(model={"epochs": 200})
+    assert make_plan(at_200, m).n_trials > make_plan(at_200, measured(1_460, 0.1)).n_trials
 
 
 def test_the_final_fits_seeds_follow_the_network_the_study_picks():
