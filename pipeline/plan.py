@@ -32,9 +32,8 @@ LR_RANGE = (1e-4, 1e-3)
 # cost; the warm-up before pruning is this share of the epochs.
 MIN_TRIALS, WARMUP_SHARE = 10, 0.2
 MIN_EPOCHS, MAX_EPOCHS = 10, 200  # MAX_EPOCHS: the most without a budget (resolve_model)
-# ... and with one, the epochs of MAX_STEPS optimizer steps a model where that is more (small
-# data takes few steps an epoch: House Prices 10; one seed there scored 0.12192 at 200 epochs,
-# 0.11986 at 800: docs/model.md)
+# ... and with one, the epochs of MAX_STEPS optimizer steps a model where that is more: small
+# data takes few steps an epoch (`most_epochs`; measured in docs/model.md, "Epochs")
 MAX_STEPS = 16_000
 CHECKPOINTS = 20  # validation checkpoints per trial
 # A trial's cost besides its epochs: each validation checkpoint (the folds' validation rows,
@@ -452,8 +451,8 @@ def most_epochs(fit_rows: int, batch: int) -> int:
 
 def resolve_model(model: ModelConfig, fit_rows: int, device: str = "cpu") -> ModelConfig:
     """A model config's "auto" sizes from the rows alone, without a budget (for use from
-    Python, and the estimator): the plan's batch, learning rate and checkpoints, and the most
-    epochs."""
+    Python, and the estimator): the plan's batch, learning rate and checkpoints, and
+    MAX_EPOCHS epochs (without a budget, not the plan's `most_epochs`)."""
     batch = _batch(model, fit_rows, device)
     epochs = MAX_EPOCHS if model.epochs == AUTO else model.epochs
     scale = math.sqrt(batch / MIN_BATCH)
