@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.config import Config, ModelConfig, PrunerConfig, ReferenceConfig
 from pipeline.config.fields import AUTO
+from pipeline.config.model import MAX_BUDGET_MINUTES
 from pipeline.data.errors import DataError
 from pipeline.io import read_json
 
@@ -69,12 +70,14 @@ GBM_LEAVES = (15, 63)
 GBM_RATES = (0.03, 0.1)
 GBM_RATE_ROUNDS = 200.0
 # Measured seconds are snapped up to the next point of a grid with GRID_STEPS points per
-# octave (2: a half-octave grid, 2 ** (k / 2)), each point GRID times the one below
-GRID_STEPS = 2
+# octave (4: a quarter-octave grid, 2 ** (k / 4)), each point GRID times the one below: a
+# timing is planned at up to 1.19 times its reading (a half-octave grid left up to 1.41 of
+# the budget's time unused; docs/sizing.md)
+GRID_STEPS = 4
 GRID = 2 ** (1 / GRID_STEPS)
 # Hysteresis: a timing that snaps within this many grid steps (an octave) of the previous
-# plan's, on the same basis, keeps the previous value (why two: docs/sizing.md).
-KEEP_STEPS = 2
+# plan's, on the same basis, keeps the previous value (why an octave: docs/sizing.md).
+KEEP_STEPS = GRID_STEPS
 # The hard caps: the study and the reference stage may run this share of the budget past
 # their planned time; then they are cut (and the outputs depend on the machine's speed).
 CAP_MARGIN = 0.10
@@ -277,7 +280,7 @@ class Plan:
             f"a trial's epoch planned at {costs.epoch_seconds:.3g} s), validation every "
             f"{self.eval_every}, pruning after epoch {self.warmup(cfg)}, learning rate "
             f"{self.lr_range[0]:.2g} to {self.lr_range[1]:.2g}",
-            self._steps_said(cfg),
+            self._steps_said(cfg, measured),
         ] + ([f"{len(self.too_dear)} of the {len(self.network_seeds)} networks the study "
               "draws are too dear for the final fit's share (one seed of one view): their "
               f"trials are pruned before training ({'; '.join(self.too_dear)})"]
@@ -289,21 +292,18 @@ class Plan:
             if (fewer := {k: n for k, n in self.network_views.items()
                           if k not in self.too_dear}) else [])
 
-    def _steps_said(self, cfg: Config) -> str:
-        """The optimizer steps each model trains and, where the budget cut the epochs, what
-        the rule's most epochs would need (the study's and the final fit's shares grow with
-        the epochs; the references and the start-ups do not)."""
+    def _steps_said(self, cfg: Config, measured: Measured) -> str:
+        """The optimizer steps each model trains and, where the budget cut the epochs, the
+        budget at which the plan would give the rule's most epochs."""
         per_epoch = -(-self.fit_rows // self.batch_size)
         said = (f"each model trains {per_epoch * self.epochs} optimizer steps ({per_epoch} an "
                 "epoch)")
         most = most_epochs(self.fit_rows, self.batch_size)
         if cfg.model.epochs != AUTO or self.epochs >= most:
             return said
-        fixed = self.overhead_seconds + self.reference_seconds
-        needed = fixed + (self.budget_seconds - fixed) * most / self.epochs
         return (f"{said}; the budget holds {self.epochs} of the {most} epochs the rule "
                 f"allows: {most} ({per_epoch * most} steps) would need "
-                f"base.budget_minutes of about {math.ceil(needed / 60)}")
+                f"base.budget_minutes of about {minutes_for_epochs(cfg, measured, most)}")
 
     def _folds_said(self) -> str:
         if self.trial_folds >= self.n_folds:
@@ -365,7 +365,7 @@ def basis(cfg: Config, measured: Measured) -> str:
     sections = {"model": cfg.model, "features": cfg.features, "cv": cfg.cv,
                 "reference": cfg.reference, "search_space": cfg.tune.search_space,
                 "views": cfg.ensemble.feature_views, "seed": cfg.base.seed,
-                "threads": cfg.base.threads}
+                "threads": cfg.base.threads, "grid": GRID_STEPS}
     text = json.dumps({"shape": shape, **sections}, sort_keys=True, default=_dump)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -568,6 +568,28 @@ def resolve_trial_folds(cfg: Config, measured: Measured) -> int:
     if cfg.tune.trial_folds != AUTO:
         return min(cfg.tune.trial_folds, measured.n_folds)
     return 1 if measured.rows // measured.n_folds >= ONE_FOLD_ROWS else measured.n_folds
+
+
+def minutes_for_epochs(cfg: Config, measured: Measured, epochs: int) -> int:
+    """The fewest whole base.budget_minutes at which the plan (model.epochs auto) gives at
+    least `epochs` epochs, more than it gives at cfg's budget; found by search, since not
+    every share grows with the budget (the references', the start-ups' and each trial's
+    overhead do not). The most minutes the params allow where no budget does."""
+
+    def holds(minutes: int) -> bool:
+        budget = cfg.replace({"base": {**cfg.base.model_dump(), "budget_minutes": minutes}})
+        return make_plan(budget, measured).epochs >= epochs
+
+    low, step = math.floor(cfg.base.budget_minutes), 1  # low: known not to hold
+    while not holds(low + step):  # doubling the step ...
+        if low + step >= MAX_BUDGET_MINUTES:
+            return MAX_BUDGET_MINUTES
+        low, step = low + step, min(2 * step, MAX_BUDGET_MINUTES - low - step)
+    high = low + step
+    while high - low > 1:  # ... then halving the gap
+        middle = (low + high) // 2
+        low, high = (low, middle) if holds(middle) else (middle, high)
+    return high
 
 
 def make_plan(cfg: Config, measured: Measured) -> Plan:

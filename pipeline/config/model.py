@@ -67,6 +67,7 @@ class ModelConfig(Section):
 
 
 AUTO_MODEL_FIELDS = ("epochs", "batch_size", "lr", "eval_every")
+MAX_BUDGET_MINUTES = 60 * 24 * 30  # base.budget_minutes: at most a month
 
 
 class EnsembleConfig(Section):
@@ -119,5 +120,5 @@ class BaseConfig(Section):
     seed: StrictInt = Field(42, ge=0, le=2**31 - 1)  # fold split, numpy, torch and Optuna
     threads: StrictInt = Field(0, ge=0, le=1024)  # torch threads per process; 0 = all cores
     # the whole `dvc repro`, planned by the plan stage: what "auto" sizes and counts get
-    budget_minutes: Finite = Field(15.0, gt=0, le=60 * 24 * 30)
+    budget_minutes: Finite = Field(15.0, gt=0, le=MAX_BUDGET_MINUTES)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when torch sees a GPU
