@@ -57,7 +57,7 @@ def run(cfg: Config, prepared_dir: Path, plan_dir: Path, out_dir: Path,
                 if by_plan else Progress(n_trials, "study", "trials"))
 
     def on_record(record: TrialRecord, best: float) -> None:
-        notes = {"best": round(best, 5) if best == best else "-"}
+        notes = {"best": f"{best:.5f}" if best == best else "-"}  # as the trial lines say it
         if spend is not None:
             notes["trials"] = finished_trials(t.study)
         if t.deadline is not None:
