@@ -72,7 +72,7 @@ def run(cfg: Config, prepared_dir: Path, out_dir: Path) -> Plan:
                         network_epoch_seconds={network_key(model): seconds for model, seconds
                                                in zip(drawn, timed, strict=True)},
                         seeds_epoch_seconds=seeds_epoch)
-    log.info("measured (planned as, snapped up to a quarter-octave grid): epoch %.4g s (%.4g), "
+    log.info("measured (planned as, snapped up to a half-octave grid): epoch %.4g s (%.4g), "
              "a trial's mean epoch over %d networks %.4g s (%.4g), fold preprocessing %.3g s "
              "(%.3g), boosting round %.3g ms (%.3g), GBM data set %.3g s (%.3g), the dearest "
              "network's epoch with %d seeds in one batch %.4g s (%.4g)", epoch,
