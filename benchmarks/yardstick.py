@@ -21,6 +21,9 @@ all rows and on the fit rows, with its seconds:
     .venv/bin/python benchmarks/yardstick.py . --models ours --set model.depth=3
     .venv/bin/python benchmarks/yardstick.py ../shared/data/flights --folds 1   # large data
 
+`--pytabkit KEY=VALUE` changes the pytabkit models' arguments (e.g. `n_epochs=8` where their
+defaults do not fit a time budget: TabM-D's run until 16 epochs without progress).
+
 `--folds N` fits and scores only the first N folds (their validation rows), as the tune
 stage's one-fold trials do on large data: the yardsticks' fixed epochs on 200 k rows take
 longer than five folds allow.
@@ -170,7 +173,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--folds", type=int, default=None,
                         help="fit and score only the first N folds")
+    parser.add_argument("--pytabkit", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="arguments for the pytabkit models besides their defaults (YAML "
+                             "values), e.g. n_epochs=8 to fit a time budget")
     args = parser.parse_args()
+    options = {key: yaml.safe_load(value)
+               for key, value in (s.split("=", 1) for s in args.pytabkit)}
     torch.set_num_threads(args.threads)
     params = competition_params(args.folder)
     for key, value in (s.split("=", 1) for s in args.set):
@@ -190,7 +198,7 @@ def main() -> None:
     print(f"{args.folder.resolve().name}: {len(train)} rows, {len(schema.columns)} columns, "
           f"{len(folds.val_rows)} of {cfg.cv.n_folds} folds scored ({scored.sum()} rows); "
           f"{platform.machine()}, {args.threads} threads, {isa}; "
-          f"changes {args.set or 'none'}", flush=True)
+          f"changes {args.set or 'none'}, pytabkit {options or 'defaults'}", flush=True)
     print("| model | OOF RMSE all rows | fit rows | seconds |\n|---|---|---|---|", flush=True)
     features = None
     for name in args.models:
@@ -224,7 +232,8 @@ def main() -> None:
                 cls = RealMLP_TD_Regressor if name == "realmlp" else TabM_D_Regressor
                 oof = cross_validate_raw(
                     lambda cls=cls: MedianImputed(cls(random_state=cfg.base.seed,
-                                                      n_threads=args.threads, device="cpu")),
+                                                      n_threads=args.threads, device="cpu",
+                                                      **options)),
                     x, y, folds)
         seconds = time.monotonic() - started
         print(f"| {name} | {rmse(y[scored], oof[scored]):.5f} | {rmse(y[kept], oof[kept]):.5f} | "
